@@ -16,6 +16,7 @@
 
 #include "gaussmix/em.hpp"
 #include "gaussmix/gaussian.hpp"
+#include "gaussmix/suffstats.hpp"
 
 namespace gaussmix::binding {
 
@@ -98,6 +99,24 @@ inline py::dict params_to_dict(const MixtureParams& p) {
     d["means"] = to_array(p.means, {p.k, p.d});
     d["covariances"] = to_array(p.covariances, prec_shape(p.cov, p.k, p.d));
     d["precisions_cholesky"] = to_array(p.prec_chol, prec_shape(p.cov, p.k, p.d));
+    return d;
+}
+
+inline std::vector<py::ssize_t> stats_shape(CovType c, index_t k, index_t d) {
+    switch (c) {
+        case CovType::full: return {k, d, d};
+        case CovType::tied: return {d, d};
+        default: return {k, d};
+    }
+}
+
+inline py::dict stats_to_dict(const SuffStats& st) {
+    py::dict d;
+    d["nk"] = to_array(st.nk, {st.k});
+    d["a"] = to_array(st.a, {st.k, st.d});
+    d["s"] = to_array(st.s, stats_shape(st.cov, st.k, st.d));
+    d["sum_w"] = st.sum_w;
+    d["loglik"] = st.loglik;
     return d;
 }
 

@@ -149,6 +149,26 @@ py::dict m_step_from_resp_py(const carray<T>& X, const opt_weights& sample_weigh
     return params_to_dict(p);
 }
 
+// Sufficient statistics of one E-step, around the current means, as arrays
+// that add up over disjoint blocks of data (chunked and distributed EM).
+template <class T>
+py::dict em_stats_py(const carray<T>& X, const opt_weights& sample_weight, const std::string& covariance_type,
+                     const carray<double>& weights, const carray<double>& means, const carray<double>& prec_chol,
+                     int n_threads) {
+    const DataView<T> xv = data_view(X, sample_weight);
+    const MixtureParams p = params_from_arrays(covariance_type, weights, means, prec_chol);
+    if (p.d != xv.d)
+        throw std::invalid_argument("X has " + std::to_string(xv.d) + " features, but the model has " +
+                                    std::to_string(p.d));
+    check_threads(n_threads);
+    SuffStats st;
+    {
+        py::gil_scoped_release release;
+        e_step<T>(xv, p, EStepOutputs<T>{}, &st, n_threads);
+    }
+    return stats_to_dict(st);
+}
+
 template <class T>
 void register_typed(py::module_& m) {
     m.def("e_step", &e_step_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"), py::arg("covariance_type"),
@@ -172,6 +192,35 @@ void register_typed(py::module_& m) {
     m.def("m_step_from_resp", &m_step_from_resp_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
           py::arg("resp").noconvert(), py::arg("covariance_type"), py::arg("reg_covar"), py::arg("initial") = true,
           py::arg("n_threads") = 1, "Parameters from dense responsibilities.");
+    m.def("em_stats", &em_stats_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
+          py::arg("covariance_type"), py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"),
+          py::kw_only(), py::arg("n_threads") = 1,
+          "One E-step's sufficient statistics around the means: dict of nk, a, s, sum_w, loglik.");
+}
+
+// The M-step from statistics summed over blocks (see em_stats).
+py::dict m_step_from_stats_py(const carray<double>& nk, const carray<double>& a, const carray<double>& s,
+                              double sum_w, const carray<double>& shifts, const std::string& covariance_type,
+                              double reg_covar, bool single_precision, bool initial) {
+    const CovType c = cov_type_from_string(covariance_type);
+    if (shifts.ndim() != 2 || shifts.shape(0) < 1 || shifts.shape(1) < 1)
+        throw std::invalid_argument("shifts must have shape (n_components, n_features)");
+    const index_t k = shifts.shape(0), d = shifts.shape(1);
+    require_shape(nk, {k}, "nk");
+    require_shape(a, {k, d}, "a");
+    require_shape(s, stats_shape(c, k, d), "s");
+    if (!(reg_covar >= 0.0)) throw std::invalid_argument("reg_covar must be >= 0");
+    SuffStats st(c, k, d);
+    std::copy(shifts.data(), shifts.data() + k * d, st.shift.begin());
+    std::copy(nk.data(), nk.data() + k, st.nk.begin());
+    std::copy(a.data(), a.data() + k * d, st.a.begin());
+    std::copy(s.data(), s.data() + st.s.size(), st.s.begin());
+    st.sum_w = sum_w;
+    const double eps = single_precision ? std::numeric_limits<float>::epsilon()
+                                        : std::numeric_limits<double>::epsilon();
+    MixtureParams p;
+    m_step(st, reg_covar, eps, initial, p);
+    return params_to_dict(p);
 }
 
 }  // namespace
@@ -179,6 +228,10 @@ void register_typed(py::module_& m) {
 void register_gmm(py::module_& m) {
     register_typed<double>(m);
     register_typed<float>(m);
+    m.def("m_step_from_stats", &m_step_from_stats_py, py::arg("nk"), py::arg("a"), py::arg("s"),
+          py::arg("sum_w"), py::arg("shifts"), py::arg("covariance_type"), py::arg("reg_covar"), py::kw_only(),
+          py::arg("single_precision") = false, py::arg("initial") = false,
+          "Parameters from summed sufficient statistics (the M-step of chunked and distributed EM).");
 }
 
 }  // namespace gaussmix::binding

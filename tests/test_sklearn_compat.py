@@ -50,10 +50,10 @@ def test_sklearn_estimator_checks(estimator, check):
 # ------------------------------------------------------------- parameters
 
 
-def test_get_params_names_match_sklearn_plus_n_jobs():
+def test_get_params_names_match_sklearn_plus_threads_and_online_schedule():
     ours = set(GaussianMixture().get_params())
     theirs = set(SkGaussianMixture().get_params())
-    assert ours == theirs | {"n_jobs"}
+    assert ours == theirs | {"n_jobs", "learning_decay", "learning_offset"}
 
 
 def test_default_params_match_sklearn():
@@ -84,6 +84,8 @@ def test_get_params_lists_every_constructor_argument():
         "verbose": 0,
         "verbose_interval": 5,
         "n_jobs": 2,
+        "learning_decay": 0.6,
+        "learning_offset": 3.0,
     }
     assert set(params) == names
     got = GaussianMixture(**params).get_params()

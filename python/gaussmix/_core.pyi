@@ -39,6 +39,28 @@ def em_fit(
     prev_lower_bound: float,
     n_threads: int = 1,
 ) -> dict[str, Any]: ...
+def em_stats(
+    X: _FArray,
+    sample_weight: _Weights,
+    covariance_type: str,
+    weights: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    precisions_cholesky: npt.NDArray[np.float64],
+    *,
+    n_threads: int = 1,
+) -> dict[str, Any]: ...
+def m_step_from_stats(
+    nk: npt.NDArray[np.float64],
+    a: npt.NDArray[np.float64],
+    s: npt.NDArray[np.float64],
+    sum_w: float,
+    shifts: npt.NDArray[np.float64],
+    covariance_type: str,
+    reg_covar: float,
+    *,
+    single_precision: bool = False,
+    initial: bool = False,
+) -> dict[str, npt.NDArray[np.float64]]: ...
 def kmeans_plusplus(
     X: _FArray, sample_weight: _Weights, n_clusters: int, seed: int, n_threads: int = 1
 ) -> npt.NDArray[np.int64]: ...

@@ -19,7 +19,13 @@ from ._kde_core import (
     maximize_over_log_grid,
     maximize_over_log_scale,
 )
-from ._validation import check_float_array, check_sample_weight, effective_n_threads, validate
+from ._validation import (
+    check_float_array,
+    check_sample_weight,
+    effective_n_threads,
+    is_dask_collection as _is_dask_collection,
+    validate,
+)
 
 _TREES = {"kd_tree": KDTree, "ball_tree": BallTree}
 _METRICS = set(KDTree.valid_metrics) | set(BallTree.valid_metrics)
@@ -284,6 +290,10 @@ class KernelDensity(BaseEstimator):
         density : ndarray of shape (n_samples,)
             Log-density of each point, normalised to a probability density.
         """
+        if _is_dask_collection(X):
+            from .dask import kde_score_samples_dask
+
+            return kde_score_samples_dask(self, X)
         check_is_fitted(self)
         X = validate(self, X, order="C", dtype=np.float64, reset=False)
         if not self._native:

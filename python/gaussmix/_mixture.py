@@ -1,5 +1,6 @@
 """GaussianMixture: EM on the C++ engine, with scikit-learn's interface."""
 
+import functools
 import math
 import warnings
 from numbers import Integral, Real
@@ -12,8 +13,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _core
-from ._validation import check_float_array, check_sample_weight, effective_n_threads, validate
+from . import _core, _streaming
+from ._validation import (
+    check_float_array,
+    check_sample_weight,
+    effective_n_threads,
+    is_dask_collection as _is_dask_collection,
+    validate,
+)
 
 _FLOAT_DTYPES = [np.float64, np.float32]
 
@@ -107,6 +114,10 @@ def _as_f64(a):
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
+def _is_out_of_core(X):
+    return isinstance(X, np.memmap) or _is_dask_collection(X)
+
+
 class GaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture model fitted by expectation-maximization.
 
@@ -159,6 +170,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     n_jobs : int, default=None
         Threads used by the engine. None: OpenMP's default (honours
         ``OMP_NUM_THREADS`` and threadpoolctl); -1: all cores.
+    learning_decay : float, default=0.7
+        Online EM (:meth:`partial_fit`) only: the exponent kappa of the step
+        size eta_t = (t + learning_offset) ** -kappa. Values in (0.5, 1]
+        guarantee convergence on a stationary stream; 0 replaces the running
+        statistics by each batch's.
+    learning_offset : float, default=10.0
+        Online EM only: the offset of the step size (larger values weigh the
+        early batches less heavily).
 
     Attributes
     ----------
@@ -210,6 +229,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
+        "learning_decay": [Interval(Real, 0.0, 1.0, closed="both")],
+        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
     }
 
     def __init__(
@@ -230,6 +251,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose=0,
         verbose_interval=10,
         n_jobs=None,
+        learning_decay=0.7,
+        learning_offset=10.0,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -246,6 +269,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.n_jobs = n_jobs
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ fit
 
@@ -295,25 +320,55 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        X = self._fit(X, sample_weight)
-        return self._e_step_outputs(X, labels=True)["labels"]
+        X_valid = self._fit(X, sample_weight)
+        if X_valid is None:  # streamed: label the data the same way, block by block
+            return self.predict(X)
+        return self._e_step_outputs(X_valid, labels=True)["labels"]
 
     def _fit(self, X, sample_weight):
+        """Fit on X; returns the validated in-memory X, or None when X was streamed."""
         self._validate_params()
+        if _is_dask_collection(X):
+            from .dask import fit_dask
+
+            fit_dask(self, X, sample_weight)
+            return None
+        if isinstance(X, np.memmap):
+            self._fit_source(_streaming.ArraySource(X, sample_weight), None)
+            return None
         X = validate(
             self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2, order="C"
         )
         n_samples, n_features = X.shape
+        self._check_n_samples(n_samples)
+        sw = check_sample_weight(sample_weight, n_samples)
+        n_threads = effective_n_threads(self.n_jobs)
+        self._fit_loop(
+            n_features,
+            X.dtype,
+            lambda random_state, inits: self._initial_parameters(
+                X, sw, random_state, inits, n_threads
+            ),
+            lambda params, lower_bound: self._run_em(X, sw, params, lower_bound, n_threads),
+        )
+        return X
+
+    def _check_n_samples(self, n_samples):
         if n_samples < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
                 f"but got n_components = {self.n_components}, "
                 f"n_samples = {n_samples}"
             )
-        sw = check_sample_weight(sample_weight, n_samples)
-        inits = self._check_initial_parameters(n_features)
-        n_threads = effective_n_threads(self.n_jobs)
 
+    def _fit_loop(self, n_features, dtype, initialize, run_em):
+        """scikit-learn's n_init loop around `initialize` and `run_em`.
+
+        ``initialize(random_state, inits)`` returns starting parameters;
+        ``run_em(params, lower_bound)`` returns the EM result dict (parameters,
+        lower_bounds, n_iter, converged).
+        """
+        inits = self._check_initial_parameters(n_features)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
@@ -326,7 +381,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
             if do_init:
-                params = self._initial_parameters(X, sw, random_state, inits, n_threads)
+                params = initialize(random_state, inits)
             else:
                 params = self._current_parameters()
             lower_bound = -np.inf if do_init else self.lower_bound_
@@ -335,7 +390,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 best = params
                 best_n_iter = 0
                 continue
-            result = self._run_em(X, sw, params, lower_bound, n_threads)
+            result = run_em(params, lower_bound)
             lower_bound = result["lower_bounds"][-1]
             self._print_verbose_msg_init_end(lower_bound, result["converged"])
             if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
@@ -352,12 +407,34 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "tol, or check for degenerate data.",
                 ConvergenceWarning,
             )
-        self._set_parameters(best, X.dtype)
+        self._set_parameters(best, dtype)
         self.converged_ = converged_best
         self.n_iter_ = best_n_iter
         self.lower_bound_ = float(max_lower_bound)
         self.lower_bounds_ = [float(v) for v in best_lower_bounds]
-        return X
+        for attr in ("_online_stats", "_online_steps", "_online_calls"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+
+    def _iterate(self, step, params, lower_bound):
+        """EM iterations in Python, one ``step(params) -> (lower_bound, params)`` each.
+
+        The same stopping rule as the engine's loop (|change| < tol).
+        """
+        lower_bounds = []
+        converged = False
+        n_iter = 0
+        for n_iter in range(1, self.max_iter + 1):
+            prev = lower_bound
+            lower_bound, params = step(params)
+            lower_bounds.append(lower_bound)
+            self._print_verbose_msg_iter_end(n_iter, lower_bound - prev)
+            if abs(lower_bound - prev) < self.tol:
+                converged = True
+                break
+        result = dict(params)
+        result.update(lower_bounds=lower_bounds, n_iter=n_iter, converged=converged)
+        return result
 
     def _run_em(self, X, sw, params, lower_bound, n_threads):
         """EM from ``params``: one engine call, or one per iteration when verbose."""
@@ -378,19 +455,212 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         if not self.verbose:
             return call(params, self.max_iter, lower_bound)
-        lower_bounds = []
-        result = params
-        for n_iter in range(1, self.max_iter + 1):
-            prev = lower_bound
-            result = call(result, 1, prev)
-            lower_bound = result["lower_bounds"][0]
-            lower_bounds.append(lower_bound)
-            self._print_verbose_msg_iter_end(n_iter, lower_bound - prev)
-            if result["converged"]:
-                break
-        result["lower_bounds"] = lower_bounds
-        result["n_iter"] = n_iter
-        return result
+
+        def step(p):
+            result = call(p, 1, -np.inf)
+            return result["lower_bounds"][0], result
+
+        return self._iterate(step, params, lower_bound)
+
+    # ------------------------------------------------- data not in memory
+
+    def fit_chunks(self, chunks, *, init_size=None):
+        """Fit on data that arrives in chunks, with bounded memory.
+
+        EM reads the data once per iteration, so ``chunks`` must be readable
+        more than once: a callable that returns a fresh iterable of chunks
+        each time it is called (e.g. ``lambda: read_parts(path)``), or a
+        re-iterable collection such as a list. Each chunk is an array of rows,
+        or a tuple ``(X_chunk, sample_weight_chunk)``.
+
+        The result is the fit of the concatenated chunks: each iteration sums
+        the chunks' sufficient statistics, taken around the current means
+        (so no raw second moment is formed and nothing cancels), and takes one
+        M-step. It agrees with ``fit(np.concatenate(chunks))`` to rounding
+        whenever the initialisation sees all rows (``init_size`` >= number of
+        rows, the default for data under 64 MiB), and with the same
+        ``means_init``, ``weights_init`` and ``precisions_init`` always.
+
+        Parameters
+        ----------
+        chunks : callable or re-iterable
+            The data, as described above. A one-shot iterator (a generator
+            object) is rejected: it cannot be read a second time.
+        init_size : int, default=None
+            Rows that the initialisation (``init_params``) runs on: a uniform
+            random sample of the data, drawn with ``random_state``. None: all
+            rows, up to 64 MiB of them.
+
+        Returns
+        -------
+        self : object
+            The fitted mixture.
+        """
+        self._validate_params()
+        self._fit_source(_streaming.ChunkSource(chunks), init_size)
+        return self
+
+    def _fit_source(self, source, init_size):
+        """EM over a block source (see _streaming): memory maps, chunks, Dask."""
+        init_size = _streaming.check_init_size(init_size)
+        source.scan()
+        n_samples, n_features = source.n_samples, source.n_features
+        if n_samples < 2:
+            raise ValueError(
+                f"Found array with {n_samples} sample(s) (shape=({n_samples}, "
+                f"{n_features})) while a minimum of 2 is required by GaussianMixture."
+            )
+        self._check_n_samples(n_samples)
+        self.n_features_in_ = n_features
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        n_threads = effective_n_threads(self.n_jobs)
+        if init_size is None:
+            init_size = _streaming.default_init_size(n_samples, n_features, self.n_components)
+        init_size = max(min(init_size, n_samples), self.n_components)
+
+        def initialize(random_state, inits):
+            if all(v is not None for v in inits):
+                sample, sw = np.empty((0, n_features), dtype=source.dtype), None
+            elif init_size >= n_samples:
+                sample, sw = source.take(None)
+            else:
+                indices = _streaming.sample_indices(random_state, n_samples, init_size)
+                sample, sw = source.take(indices)
+            return self._initial_parameters(sample, sw, random_state, inits, n_threads)
+
+        cov = self.covariance_type
+        single = source.dtype == np.float32
+        reg = float(self.reg_covar)
+
+        def step(params):
+            means = _as_f64(params["means"])
+            block_stats = functools.partial(
+                _streaming.em_block_stats,
+                covariance_type=cov,
+                weights=_as_f64(params["weights"]),
+                means=means,
+                precisions_cholesky=_as_f64(params["precisions_cholesky"]),
+                n_threads=None if getattr(source, "remote", False) else n_threads,
+            )
+            st = source.map_reduce(block_stats)
+            sum_w = float(st["sum_w"])
+            lower_bound = float(st["loglik"]) / sum_w if sum_w > 0 else -np.inf
+            new = _core.m_step_from_stats(
+                st["nk"], st["a"], st["s"], sum_w, means, cov, reg, single_precision=single
+            )
+            return lower_bound, new
+
+        self._fit_loop(
+            n_features,
+            source.dtype,
+            initialize,
+            lambda params, lower_bound: self._iterate(step, params, lower_bound),
+        )
+
+    # ------------------------------------------------------- online EM
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of online (stepwise) EM on a batch of samples.
+
+        Keeps running sufficient statistics s and, for the t-th batch, blends
+        in the batch's statistics under the current parameters with step size
+        ``eta_t = (t + learning_offset) ** -learning_decay``:
+        ``s <- (1 - eta_t) s + eta_t s_batch``, then takes the M-step from s
+        (stepwise EM; Cappe & Moulines, JRSS-B 71(3), 2009; Liang & Klein,
+        NAACL 2009). With 0.5 < learning_decay <= 1 the step sizes satisfy
+        Robbins-Monro's conditions and, on a stationary stream, the parameters
+        converge to a stationary point of the expected log-likelihood.
+
+        The first call (on an unfitted model) initialises from its batch with
+        ``init_params`` / ``*_init`` and ``random_state`` and takes s from that
+        batch alone; on a model fitted by :meth:`fit`, s starts from the
+        fitted parameters. Statistics are kept centred on their means and
+        blended with the pairwise-update formula, so nothing cancels.
+        ``lower_bound_`` is the batch's mean log-likelihood before the step,
+        ``n_iter_`` the number of steps taken; ``converged_`` stays False (an
+        online fit has no stopping rule).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The batch.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's samples.
+
+        Returns
+        -------
+        self : object
+            The updated mixture.
+        """
+        self._validate_params()
+        first = not hasattr(self, "converged_")
+        X = validate(
+            self, X, dtype=_FLOAT_DTYPES, order="C", reset=first,
+            ensure_min_samples=self.n_components if first else 1,
+        )
+        if not first and X.dtype != self.means_.dtype:
+            X = X.astype(self.means_.dtype)
+        n_samples, n_features = X.shape
+        sw = check_sample_weight(sample_weight, n_samples)
+        n_threads = effective_n_threads(self.n_jobs)
+        cov = self.covariance_type
+        reg = float(self.reg_covar)
+        if first:
+            self._check_n_samples(n_samples)
+            inits = self._check_initial_parameters(n_features)
+            random_state = check_random_state(self.random_state)
+            params = self._initial_parameters(X, sw, random_state, inits, n_threads)
+            steps, running = 0, None
+        else:
+            params = self._current_parameters()
+            steps = getattr(self, "_online_steps", 0)
+            running = getattr(self, "_online_stats", None)
+            if running is None:
+                running = _streaming.stats_of_parameters(
+                    self.weights_, self.means_, self.covariances_, cov, reg
+                )
+        means = _as_f64(params["means"])
+        st = _core.em_stats(
+            X,
+            sw,
+            cov,
+            _as_f64(params["weights"]),
+            means,
+            _as_f64(params["precisions_cholesky"]),
+            n_threads=n_threads,
+        )
+        sum_w = float(st["sum_w"])
+        nk, batch_means, scatter = _streaming.centred_stats(st, means, cov)
+        batch = (nk / sum_w, batch_means, scatter / sum_w)
+        if running is None:
+            running = batch
+        else:
+            steps += 1
+            eta = _streaming.step_size(steps, self.learning_decay, self.learning_offset)
+            running = _streaming.blend_stats(running, batch, eta, cov)
+        w_run, mu_run, s_run = running
+        new = _core.m_step_from_stats(
+            w_run,
+            np.zeros_like(mu_run),
+            np.ascontiguousarray(s_run),
+            1.0,
+            np.ascontiguousarray(mu_run),
+            cov,
+            reg,
+            single_precision=X.dtype == np.float32,
+        )
+        self._set_parameters(new, X.dtype)
+        self._online_stats = running
+        self._online_steps = steps
+        self._online_calls = (0 if first else getattr(self, "_online_calls", 0)) + 1
+        self.converged_ = False
+        self.n_iter_ = self._online_calls
+        self.lower_bound_ = float(st["loglik"]) / sum_w
+        self.lower_bounds_ = [self.lower_bound_]
+        return self
 
     def _check_initial_parameters(self, n_features):
         """Validated copies of the user's initial parameters (never written back)."""
@@ -499,6 +769,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             out["resp"] = np.empty((n, self.n_components), dtype=X.dtype)
         if labels:
             out["labels"] = np.empty(n, dtype=np.int64)
+        self._e_step_into(X, out)
+        return out
+
+    def _e_step_into(self, X, out):
         _core.e_step(
             X,
             None,
@@ -509,7 +783,36 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             n_threads=effective_n_threads(self.n_jobs),
             **out,
         )
-        return out
+
+    def _per_sample(self, X, output):
+        """One per-sample output ('log_prob_norm', 'resp' or 'labels') for X.
+
+        Memory-mapped X is read block by block (converted per block, pages
+        released as it goes); a dask array gives a dask array.
+        """
+        if _is_dask_collection(X):
+            from .dask import per_sample_dask
+
+            return per_sample_dask(self, X, output)
+        if isinstance(X, np.memmap):
+            return self._per_sample_blocks(X, output)
+        X = self._validate_X_predict(X)
+        return self._e_step_outputs(X, **{output: True})[output]
+
+    def _per_sample_blocks(self, X, output):
+        check_is_fitted(self)
+        source = _streaming.ArraySource(X)
+        validate(self, X[:1], reset=False, dtype=_FLOAT_DTYPES)  # feature count and names
+        dtype = np.result_type(source.dtype, self.means_.dtype)
+        n = source.n_samples
+        if output == "resp":
+            result = np.empty((n, self.n_components), dtype=dtype)
+        else:
+            result = np.empty(n, dtype=np.int64 if output == "labels" else dtype)
+        for start, xb, _ in source.blocks(validate=True):
+            stop = start + xb.shape[0]
+            self._e_step_into(xb.astype(dtype, copy=False), {output: result[start:stop]})
+        return result
 
     def score_samples(self, X):
         """Compute the log-likelihood of each sample.
@@ -524,8 +827,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         log_prob : ndarray of shape (n_samples,)
             Log-likelihood of each sample in `X` under the current model.
         """
-        X = self._validate_X_predict(X)
-        return self._e_step_outputs(X, log_prob_norm=True)["log_prob_norm"]
+        return self._per_sample(X, "log_prob_norm")
 
     def score(self, X, y=None):
         """Compute the per-sample average log-likelihood of the given data X.
@@ -542,7 +844,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         log_likelihood : float
             Mean log-likelihood of `X` under the Gaussian mixture model.
         """
-        return float(np.mean(self.score_samples(X)))
+        log_prob = self.score_samples(X)
+        if _is_dask_collection(log_prob):
+            return float(log_prob.mean().compute())
+        return float(np.mean(log_prob))
 
     def predict(self, X):
         """Predict the labels for the data samples in X using the trained model.
@@ -557,8 +862,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
-        X = self._validate_X_predict(X)
-        return self._e_step_outputs(X, labels=True)["labels"]
+        return self._per_sample(X, "labels")
 
     def predict_proba(self, X):
         """Evaluate the posterior probability of each component for each sample.
@@ -573,8 +877,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
             Posterior probability of each component for each sample in `X`.
         """
-        X = self._validate_X_predict(X)
-        return self._e_step_outputs(X, resp=True)["resp"]
+        return self._per_sample(X, "resp")
 
     def sample(self, n_samples=1):
         """Generate random samples from the fitted Gaussian mixture.
@@ -636,9 +939,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         return np.asarray(X, dtype=np.float64), y
 
-    def _mean_log_likelihood(self, X):
-        """Mean log-likelihood of already validated X."""
-        return float(np.mean(self._e_step_outputs(X, log_prob_norm=True)["log_prob_norm"]))
+    def _total_log_likelihood(self, X):
+        """(sum of log p(x_i), n_samples) for any input the estimator reads."""
+        if _is_out_of_core(X):
+            log_prob = self.score_samples(X)
+            if _is_dask_collection(log_prob):
+                total, n = log_prob.sum().compute(), log_prob.shape[0]
+            else:
+                total, n = np.sum(log_prob), log_prob.shape[0]
+            return float(total), int(n)
+        X = self._validate_X_predict(X)
+        log_prob = self._e_step_outputs(X, log_prob_norm=True)["log_prob_norm"]
+        return float(np.mean(log_prob)) * X.shape[0], X.shape[0]
 
     def _n_parameters(self):
         """Return the number of free parameters in the model."""
@@ -667,10 +979,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         bic : float
             The lower the better.
         """
-        X = self._validate_X_predict(X)
-        return -2 * self._mean_log_likelihood(X) * X.shape[0] + self._n_parameters() * math.log(
-            X.shape[0]
-        )
+        total, n = self._total_log_likelihood(X)
+        return -2 * total + self._n_parameters() * math.log(n)
 
     def aic(self, X):
         """Akaike information criterion for the current model on the input X.
@@ -685,8 +995,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         aic : float
             The lower the better.
         """
-        X = self._validate_X_predict(X)
-        return -2 * self._mean_log_likelihood(X) * X.shape[0] + 2 * self._n_parameters()
+        total, _ = self._total_log_likelihood(X)
+        return -2 * total + 2 * self._n_parameters()
 
     # ------------------------------------------------------------ verbose
 

@@ -26,6 +26,11 @@ def check_float_array(X, **kwargs):
         return check_array(X, **kwargs)
 
 
+def is_dask_collection(X):
+    """True for dask arrays (checked without importing dask)."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "__dask_graph__")
+
+
 def effective_n_threads(n_jobs):
     """Thread count for the engine, with scikit-learn's ``n_jobs`` rules.
 

@@ -1,0 +1,434 @@
+"""Data that is not one in-memory array: memory maps, chunk iterables, streams.
+
+EM needs, per iteration, only the sufficient statistics of the data under the
+current parameters (``_core.em_stats``), and statistics of disjoint blocks
+around the same shifts add up. A *source* therefore only has to map a function
+over its blocks and sum the results; the EM loop, the initialisation and the
+M-step are shared by every source (in-memory chunks here, Dask in
+``gaussmix.dask``).
+
+A source provides:
+
+``scan()``
+    One validating pass: number of rows and features, dtype, and the sample
+    weights' sum and maximum (to scale them to mean 1 as an in-memory fit
+    does). Sets ``n_samples``, ``n_features``, ``dtype`` and ``weight_scale``.
+``map_reduce(fn)``
+    ``sum(fn(X_block, w_block) for every block)`` for dicts of arrays/floats.
+``take(indices)``
+    The rows at the given sorted global indices (and their weights).
+"""
+
+import math
+import mmap
+import sys
+from numbers import Integral
+
+import numpy as np
+
+from . import _core
+from ._validation import check_float_array
+
+# Rows per block when streaming an array: about this many bytes of data.
+_BLOCK_BYTES = 32 * 2**20
+# Initialisation runs on at most this many bytes of rows (all rows when the
+# data is smaller): a uniform random sample of an out-of-core data set.
+_INIT_BYTES = 64 * 2**20
+
+
+def default_init_size(n_samples, n_features, n_components):
+    """Rows the initialisation sees: all of them when they fit in 64 MiB."""
+    rows = max(_INIT_BYTES // (8 * max(n_features, 1)), 20 * n_components)
+    return int(min(n_samples, rows))
+
+
+def sample_indices(random_state, n_samples, size):
+    """`size` distinct sorted row indices, uniformly at random, in O(size) memory."""
+    if size >= n_samples:
+        return np.arange(n_samples)
+    chosen = np.empty(0, dtype=np.int64)
+    while chosen.size < size:
+        draw = random_state.randint(0, n_samples, size=size + size // 8 + 16)
+        chosen = np.union1d(chosen, draw)
+    if chosen.size > size:
+        keep = random_state.choice(chosen.size, size=size, replace=False)
+        chosen = chosen[np.sort(keep)]
+    return chosen
+
+
+def add_stats(parts):
+    """Sum of statistics dicts (arrays and floats add elementwise)."""
+    parts = list(parts)
+    total = {key: np.array(value, dtype=np.float64, copy=True) for key, value in parts[0].items()}
+    for part in parts[1:]:
+        for key, value in part.items():
+            total[key] += value
+    return total
+
+
+def check_block(X, n_features=None, input_name="X"):
+    """A validated 2-D float block (float32 stays float32), C order.
+
+    The same errors as an in-memory fit's validation (non-numeric data, NaN,
+    infinity), raised for the block that has them.
+    """
+    X = check_float_array(
+        X,
+        dtype=[np.float64, np.float32],
+        order="C",
+        ensure_min_samples=0,
+        input_name=input_name,
+    )
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(
+            f"{input_name} has {X.shape[1]} features in one block but "
+            f"{n_features} in the first; every block needs the same columns."
+        )
+    return X
+
+
+def _scan_block(X, w):
+    """Per-block summary for scan(): rows, and the weights' scaled sum and max."""
+    n = X.shape[0]
+    if w is None:
+        return {"n": float(n), "w_max": 1.0 if n else 0.0, "w_sum_scaled": float(n)}
+    w_max = float(np.max(w)) if n else 0.0
+    scaled = float(np.sum(w / w_max)) if w_max > 0 else 0.0
+    return {"n": float(n), "w_max": w_max, "w_sum_scaled": scaled}
+
+
+def combine_scans(parts):
+    """Totals of _scan_block summaries: (n, sum of w / max w, max w)."""
+    n = sum(p["n"] for p in parts)
+    w_max = max((p["w_max"] for p in parts), default=0.0)
+    total = 0.0
+    if w_max > 0:
+        total = sum(p["w_sum_scaled"] * (p["w_max"] / w_max) for p in parts)
+    return int(n), total, w_max
+
+
+def check_weight_block(w, n_rows):
+    """A validated float64 weight block of n_rows entries."""
+    w = check_float_array(
+        w, ensure_2d=False, dtype=np.float64, order="C", ensure_min_samples=0,
+        input_name="sample_weight",
+    )
+    if w.ndim != 1 or w.shape[0] != n_rows:
+        raise ValueError(
+            f"sample_weight has shape {w.shape} for a block of {n_rows} rows; "
+            "it needs one weight per row."
+        )
+    if np.any(w < 0):
+        raise ValueError("Negative values in data passed to sample_weight.")
+    return w
+
+
+def weight_scale(n_samples, w_sum_scaled, w_max, weighted):
+    """The factor that gives the weights mean 1 (as check_sample_weight does)."""
+    if not weighted:
+        return None
+    if not w_max > 0:
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    # w / w_max * (n / sum(w / w_max)), as one factor on w
+    return (n_samples / w_sum_scaled) / w_max
+
+
+# ----------------------------------------------------------- memory maps
+
+
+def _page_release(array):
+    """A function that drops a memory-mapped block's pages from this process.
+
+    Streaming a file through a shared mapping would otherwise leave every page
+    read so far resident in the process (the file's size in RSS). Dropping
+    them (madvise MADV_DONTNEED) keeps them in the page cache, so reading them
+    again is cheap, and loses nothing: a shared mapping's pages are the file's.
+    Copy-on-write mappings (mode 'c') keep their pages, which may hold the
+    only copy of changes.
+    """
+    if not sys.platform.startswith("linux") or not isinstance(array, np.memmap):
+        return None
+    if getattr(array, "mode", "c") not in ("r", "r+", "w+"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        madvise = libc.madvise
+    except (OSError, AttributeError):  # pragma: no cover - platform without madvise
+        return None
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    madvise.restype = ctypes.c_int
+    page = mmap.PAGESIZE
+    advice = getattr(mmap, "MADV_DONTNEED", 4)
+
+    def release(block):
+        start = block.__array_interface__["data"][0]
+        end = start + block.nbytes
+        first = -(-start // page) * page  # whole pages inside the block only
+        last = end // page * page
+        if last > first:
+            madvise(first, last - first, advice)
+
+    return release
+
+
+class ArraySource:
+    """Row blocks of one array (a np.memmap, typically), converted per block."""
+
+    def __init__(self, X, sample_weight=None, block_rows=None):
+        if getattr(X, "ndim", None) != 2:
+            raise ValueError(
+                "Expected 2D array, got %s instead" % ("an array of %d dimensions" % X.ndim
+                                                     if hasattr(X, "ndim") else type(X).__name__)
+            )
+        self.X = X
+        self.sample_weight = sample_weight
+        self.n_samples, self.n_features = (int(s) for s in X.shape)
+        itemsize = max(np.dtype(X.dtype).itemsize, 4)
+        if block_rows is None:
+            block_rows = max(1024, _BLOCK_BYTES // (itemsize * max(self.n_features, 1)))
+        self.block_rows = int(block_rows)
+        self.dtype = np.float32 if X.dtype == np.float32 else np.float64
+        self.weight_scale = None
+        self._release = _page_release(X)
+        self._release_w = _page_release(sample_weight) if sample_weight is not None else None
+        if sample_weight is not None:
+            shape = getattr(sample_weight, "shape", None)
+            if shape is None:
+                sample_weight = np.asarray(sample_weight)
+                self.sample_weight = sample_weight
+                shape = sample_weight.shape
+            if tuple(shape) != (self.n_samples,):
+                raise ValueError(
+                    f"sample_weight.shape == {tuple(shape)}, expected ({self.n_samples},)!"
+                )
+
+    def blocks(self, validate=False):
+        """(start, X_block, w_block) with converted, scaled blocks."""
+        for start in range(0, self.n_samples, self.block_rows):
+            stop = min(start + self.block_rows, self.n_samples)
+            raw = self.X[start:stop]
+            if validate:
+                xb = check_block(raw, self.n_features)
+            else:
+                xb = np.ascontiguousarray(raw, dtype=self.dtype)
+            wb = None
+            if self.sample_weight is not None:
+                raw_w = self.sample_weight[start:stop]
+                wb = check_weight_block(raw_w, stop - start) if validate else np.array(
+                    raw_w, dtype=np.float64
+                )
+                if self.weight_scale is not None:
+                    wb = wb * self.weight_scale
+            yield start, xb, wb
+            del xb, wb
+            if self._release is not None:
+                self._release(raw)
+            if self._release_w is not None:
+                self._release_w(raw_w)
+
+    def scan(self):
+        parts = [_scan_block(xb, wb) for _, xb, wb in self.blocks(validate=True)]
+        n, w_sum, w_max = combine_scans(parts)
+        self.weight_scale = weight_scale(n, w_sum, w_max, self.sample_weight is not None)
+        return self
+
+    def map_reduce(self, fn):
+        return add_stats(fn(xb, wb) for _, xb, wb in self.blocks())
+
+    def take(self, indices):
+        return _take_from_blocks(self.blocks(), indices, self.dtype, self.sample_weight is not None)
+
+
+def _take_from_blocks(blocks, indices, dtype, weighted):
+    """Rows at sorted global `indices` (None: all rows) from (start, X, w) blocks."""
+    rows, weights = [], []
+    for start, xb, wb in blocks:
+        if indices is None:
+            sel = slice(None)
+        else:
+            lo, hi = np.searchsorted(indices, [start, start + xb.shape[0]])
+            sel = indices[lo:hi] - start
+        rows.append(np.array(xb[sel], dtype=dtype, order="C"))
+        if weighted:
+            weights.append(np.array(wb[sel], dtype=np.float64))
+    X = np.concatenate(rows, axis=0) if rows else np.empty((0, 0), dtype=dtype)
+    w = np.concatenate(weights) if weighted else None
+    return X, w
+
+
+# ------------------------------------------------------------ iterables
+
+
+class ChunkSource:
+    """Blocks from a re-iterable collection of chunks, or a callable returning one.
+
+    Each chunk is an array of rows, or a tuple ``(X_chunk, sample_weight_chunk)``.
+    """
+
+    def __init__(self, chunks):
+        if callable(chunks):
+            self._factory = chunks
+        elif hasattr(chunks, "__iter__") and iter(chunks) is not chunks:
+            self._factory = lambda: chunks
+        elif hasattr(chunks, "__iter__"):
+            raise TypeError(
+                "chunks is an iterator, which can be read only once, and EM reads the "
+                "data once per iteration: pass a function that returns a new iterator "
+                "(e.g. lambda: read_chunks(path)) or a list of arrays."
+            )
+        else:
+            raise TypeError(
+                "chunks must be a callable returning an iterable of arrays, or a "
+                f"re-iterable collection of arrays; got {type(chunks).__name__}."
+            )
+        self.n_samples = self.n_features = None
+        self.dtype = None
+        self.weighted = None
+        self.weight_scale = None
+
+    def blocks(self, validate=False):
+        start = 0
+        for chunk in self._factory():
+            if isinstance(chunk, tuple):
+                if len(chunk) != 2:
+                    raise ValueError(
+                        "A chunk given as a tuple must be (X_chunk, sample_weight_chunk), "
+                        f"got a tuple of {len(chunk)} items."
+                    )
+                xc, wc = chunk
+            else:
+                xc, wc = chunk, None
+            if validate:
+                xb = check_block(xc, self.n_features)
+                if self.n_features is None:
+                    self.n_features = xb.shape[1]
+                    self.dtype = xb.dtype.type
+                    self.weighted = wc is not None
+                if (wc is not None) != self.weighted:
+                    raise ValueError(
+                        "Either every chunk carries sample weights or none does."
+                    )
+                if xb.dtype != self.dtype:
+                    xb = xb.astype(self.dtype)
+            else:
+                xb = np.ascontiguousarray(xc, dtype=self.dtype)
+                if xb.ndim != 2 or xb.shape[1] != self.n_features:
+                    raise ValueError(
+                        "The chunks changed between passes: a chunk of shape "
+                        f"{xb.shape} where {self.n_features} columns were seen before."
+                    )
+            wb = None
+            if self.weighted:
+                if validate:
+                    wb = check_weight_block(wc, xb.shape[0])
+                else:
+                    wb = np.array(wc, dtype=np.float64)
+                if self.weight_scale is not None:
+                    wb = wb * self.weight_scale
+            yield start, xb, wb
+            start += xb.shape[0]
+        if not validate and self.n_samples is not None and start != self.n_samples:
+            raise ValueError(
+                f"The chunks changed between passes: {start} rows where "
+                f"{self.n_samples} were seen before."
+            )
+
+    def scan(self):
+        parts = [_scan_block(xb, wb) for _, xb, wb in self.blocks(validate=True)]
+        if self.n_features is None:
+            raise ValueError("chunks yielded no data.")
+        n, w_sum, w_max = combine_scans(parts)
+        self.n_samples = n
+        self.weight_scale = weight_scale(n, w_sum, w_max, self.weighted)
+        return self
+
+    def map_reduce(self, fn):
+        return add_stats(fn(xb, wb) for _, xb, wb in self.blocks())
+
+    def take(self, indices):
+        return _take_from_blocks(self.blocks(), indices, self.dtype, self.weighted)
+
+
+def check_init_size(init_size):
+    if init_size is None:
+        return None
+    if not isinstance(init_size, Integral) or isinstance(init_size, bool) or init_size < 1:
+        raise ValueError(f"init_size must be a positive integer or None, got {init_size!r}.")
+    return int(init_size)
+
+
+def centred_stats(stats, shifts, covariance_type):
+    """(nk, means, scatter) from statistics around `shifts`.
+
+    scatter is sum_i w_i r_ik (x_i - mean_k)(x_i - mean_k)^T per component
+    (summed over components for 'tied'; its diagonal for 'diag'/'spherical').
+    """
+    nk = np.asarray(stats["nk"], dtype=np.float64)
+    a = np.asarray(stats["a"], dtype=np.float64)
+    s = np.array(stats["s"], dtype=np.float64)
+    safe = np.where(nk > 0, nk, 1.0)
+    delta = a / safe[:, None]
+    means = shifts + delta
+    if covariance_type == "full":
+        s -= np.einsum("kl,km->klm", a, delta)
+    elif covariance_type == "tied":
+        s -= a.T @ delta
+    else:
+        s -= a * delta
+    return nk, means, s
+
+
+def blend_stats(old, new, eta, covariance_type):
+    """(1 - eta) old + eta new for centred statistics (Chan et al.'s merge).
+
+    The scatter of the union gains (n1 n2 / n)(mu1 - mu2)(mu1 - mu2)^T per
+    component, so no raw second moment (and no cancellation) is ever formed.
+    """
+    n1 = (1.0 - eta) * old[0]
+    n2 = eta * new[0]
+    n = n1 + n2
+    safe = np.where(n > 0, n, 1.0)
+    f1 = np.where(n > 0, n1 / safe, 1.0)
+    means = f1[:, None] * old[1] + (1.0 - f1)[:, None] * new[1]
+    d = old[1] - new[1]
+    c = n1 * n2 / safe
+    s = (1.0 - eta) * old[2] + eta * new[2]
+    if covariance_type == "full":
+        s += c[:, None, None] * d[:, :, None] * d[:, None, :]
+    elif covariance_type == "tied":
+        s += (d * c[:, None]).T @ d
+    else:
+        s += c[:, None] * d * d
+    return n, means, s
+
+
+def stats_of_parameters(weights, means, covariances, covariance_type, reg_covar):
+    """Normalised centred statistics that the M-step maps back to these parameters."""
+    w = np.asarray(weights, dtype=np.float64)
+    cov = np.asarray(covariances, dtype=np.float64)
+    d = means.shape[1]
+    if covariance_type == "full":
+        s = (cov - reg_covar * np.eye(d)) * w[:, None, None]
+    elif covariance_type == "tied":
+        s = cov - reg_covar * np.eye(d)
+    elif covariance_type == "diag":
+        s = (cov - reg_covar) * w[:, None]
+    else:
+        s = np.repeat(((cov - reg_covar) * w)[:, None], d, axis=1)
+    return w.copy(), np.array(means, dtype=np.float64), s
+
+
+def step_size(step, decay, offset):
+    """Stepwise EM's eta_t = (t + offset) ** -decay."""
+    return math.pow(step + offset, -decay)
+
+
+def em_block_stats(X, w, *, covariance_type, weights, means, precisions_cholesky, n_threads=None):
+    """One block's E-step statistics (a module-level function: Dask pickles it)."""
+    if n_threads is None:
+        n_threads = max(1, int(_core.default_threads()))
+    return _core.em_stats(
+        X, w, covariance_type, weights, means, precisions_cholesky, n_threads=n_threads
+    )

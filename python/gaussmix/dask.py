@@ -1,0 +1,244 @@
+"""Distributed fitting and scoring on Dask arrays.
+
+``GaussianMixture.fit``, ``predict``, ``predict_proba``, ``score_samples``,
+``score``, ``bic`` and ``aic``, and ``KernelDensity.score_samples`` accept a
+``dask.array.Array`` directly and call into this module; it needs the
+optional dependencies ``dask[array]`` and ``distributed``
+(``pip install "gaussmix[dask]"``).
+
+A fit runs where the data lives. Each EM iteration maps the engine's E-step
+over the row blocks on the workers, each returning its sufficient statistics
+around the current means (O(K D^2) numbers, never responsibilities or rows),
+sums them in a tree, and takes the M-step on the client, which sends the new
+parameters (again O(K D^2)) with the next iteration's tasks. The
+initialisation runs on the client on a uniform random sample of rows (all rows
+when they fit in 64 MiB; see ``GaussianMixture.fit_chunks``'s ``init_size``),
+so a fit of data small enough to sample whole equals the in-memory fit.
+
+Tasks are pure functions of their block and the parameters: when a worker
+dies, the scheduler recomputes what it held and retries its tasks, and the fit
+goes on with identical numbers.
+
+Persist the data first (``X = X.persist()``) when it fits in the cluster's
+memory; otherwise every iteration recomputes it from its source.
+"""
+
+import numpy as np
+
+try:
+    import dask
+    import dask.array as da
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "gaussmix.dask needs the optional dependencies dask[array] and distributed: "
+        'pip install "gaussmix[dask]"'
+    ) from err
+
+from . import _streaming
+
+__all__ = ["fit_dask", "per_sample_dask", "kde_score_samples_dask", "from_npy"]
+
+# Blocks whose statistics one reduction task sums.
+_SPLIT_EVERY = 8
+
+
+def _compute(*collections):
+    """Every result the fit brings to the client passes here (tests check its size)."""
+    return dask.compute(*collections)
+
+
+def _rows_chunked(X, name="X"):
+    """X as a 2-D dask array with one block per row range (all columns in a block)."""
+    if X.ndim != 2:
+        raise ValueError(f"Expected 2D array, got {X.ndim}D array instead for {name}.")
+    if any(np.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    return X
+
+
+def _as_weight_blocks(sample_weight, X):
+    """Weights as delayed blocks aligned with X's row blocks, or Nones."""
+    n_blocks = len(X.chunks[0])
+    if sample_weight is None:
+        return [None] * n_blocks
+    if not hasattr(sample_weight, "__dask_graph__"):
+        sample_weight = np.asarray(sample_weight)
+    if tuple(sample_weight.shape) != (X.shape[0],):
+        raise ValueError(
+            f"sample_weight.shape == {tuple(sample_weight.shape)}, expected ({X.shape[0]},)!"
+        )
+    w = da.asarray(sample_weight).rechunk((X.chunks[0],))
+    return list(w.to_delayed().ravel())
+
+
+def _validated_block(X, w, scale, dtype):
+    xb = np.ascontiguousarray(X, dtype=dtype)
+    wb = None if w is None else np.asarray(w, dtype=np.float64) * scale
+    return xb, wb
+
+
+def _scan_task(X, w, n_features):
+    xb = _streaming.check_block(X, n_features)
+    wb = None if w is None else _streaming.check_weight_block(w, xb.shape[0])
+    return _streaming._scan_block(xb, wb)
+
+
+def _stats_task(X, w, scale, dtype, fn):
+    xb, wb = _validated_block(X, w, scale, dtype)
+    return fn(xb, wb)
+
+
+def _take_task(X, w, local, scale, dtype):
+    xb, wb = _validated_block(X, w, scale, dtype)
+    return xb[local], (None if wb is None else wb[local])
+
+
+def _tree_sum(parts):
+    parts = list(parts)
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(_streaming.add_stats)(parts[i : i + _SPLIT_EVERY])
+            for i in range(0, len(parts), _SPLIT_EVERY)
+        ]
+    return parts[0]
+
+
+class DaskSource:
+    """The block source of ``_streaming`` over a dask array's row blocks."""
+
+    # Blocks are processed on workers, with the workers' own thread counts.
+    remote = True
+
+    def __init__(self, X, sample_weight=None):
+        X = _rows_chunked(X)
+        self.X = X
+        self.n_samples, self.n_features = int(X.shape[0]), int(X.shape[1])
+        self.dtype = np.float32 if X.dtype == np.float32 else np.float64
+        self._blocks = list(X.to_delayed().ravel())
+        self._weights = _as_weight_blocks(sample_weight, X)
+        self._weighted = sample_weight is not None
+        self._starts = np.concatenate([[0], np.cumsum(X.chunks[0])]).astype(np.int64)
+        self.weight_scale = None
+
+    def scan(self):
+        parts = [
+            dask.delayed(_scan_task)(b, w, self.n_features)
+            for b, w in zip(self._blocks, self._weights)
+        ]
+        (summaries,) = _compute(parts)
+        n, w_sum, w_max = _streaming.combine_scans(summaries)
+        self.weight_scale = _streaming.weight_scale(n, w_sum, w_max, self._weighted)
+        return self
+
+    def _scale(self):
+        return 1.0 if self.weight_scale is None else self.weight_scale
+
+    def map_reduce(self, fn):
+        parts = [
+            dask.delayed(_stats_task)(b, w, self._scale(), self.dtype, fn)
+            for b, w in zip(self._blocks, self._weights)
+        ]
+        (total,) = _compute(_tree_sum(parts))
+        return total
+
+    def take(self, indices):
+        if indices is None:
+            indices = np.arange(self.n_samples)
+        tasks = []
+        for i, (b, w) in enumerate(zip(self._blocks, self._weights)):
+            lo, hi = np.searchsorted(indices, self._starts[i : i + 2])
+            if hi > lo:
+                local = indices[lo:hi] - self._starts[i]
+                tasks.append(dask.delayed(_take_task)(b, w, local, self._scale(), self.dtype))
+        (pieces,) = _compute(tasks)
+        X = np.concatenate([p[0] for p in pieces], axis=0)
+        w = np.concatenate([p[1] for p in pieces]) if self._weighted else None
+        return np.ascontiguousarray(X, dtype=self.dtype), w
+
+
+def fit_dask(estimator, X, sample_weight=None, init_size=None):
+    """Fit a GaussianMixture on a dask array (what ``estimator.fit(X)`` calls)."""
+    estimator._validate_params()
+    estimator._fit_source(DaskSource(X, sample_weight), init_size)
+    return estimator
+
+
+def _per_sample_task(X, estimator, output):
+    return estimator._per_sample(np.asarray(X), output)
+
+
+def per_sample_dask(estimator, X, output):
+    """A GaussianMixture's per-sample output for a dask array, as a dask array."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    X = _rows_chunked(X)
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input."
+        )
+    dtype = np.result_type(
+        np.float32 if X.dtype == np.float32 else np.float64, estimator.means_.dtype
+    )
+    if output == "resp":
+        chunks = (X.chunks[0], (estimator.n_components,))
+        return X.map_blocks(
+            _per_sample_task, estimator, output, dtype=dtype, chunks=chunks
+        )
+    out_dtype = np.int64 if output == "labels" else dtype
+    return X.map_blocks(
+        _per_sample_task, estimator, output, dtype=out_dtype, drop_axis=1,
+        chunks=(X.chunks[0],),
+    )
+
+
+def _kde_task(X, estimator):
+    return estimator.score_samples(np.asarray(X))
+
+
+def kde_score_samples_dask(estimator, X):
+    """KernelDensity.score_samples for a dask array, as a dask array."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    X = _rows_chunked(X)
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input."
+        )
+    return X.map_blocks(
+        _kde_task, estimator, dtype=np.float64, drop_axis=1, chunks=(X.chunks[0],)
+    )
+
+
+def _load_rows(path, start, stop):
+    return np.array(np.load(path, mmap_mode="r")[start:stop])
+
+
+def from_npy(path, block_rows=1_000_000):
+    """A dask array over a ``.npy`` file's rows, each block read by the worker.
+
+    The workers open the file themselves (it must be on a file system they
+    see); nothing of the data passes through the client.
+    """
+    header = np.load(path, mmap_mode="r")
+    if header.ndim != 2:
+        raise ValueError(f"{path} holds a {header.ndim}-D array; a 2-D array is needed.")
+    n, d = header.shape
+    dtype = header.dtype
+    del header
+    if not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
+        raise ValueError(f"block_rows must be a positive integer, got {block_rows!r}.")
+    blocks = [
+        da.from_delayed(
+            dask.delayed(_load_rows)(str(path), start, min(start + block_rows, n)),
+            shape=(min(start + block_rows, n) - start, d),
+            dtype=dtype,
+        )
+        for start in range(0, n, block_rows)
+    ]
+    return da.concatenate(blocks, axis=0)
