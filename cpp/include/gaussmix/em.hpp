@@ -47,11 +47,12 @@ struct EStepOutputs {
 namespace detail {
 
 // Rows per block: 256, fewer for wide data so a block's working set (four
-// D x B arrays) stays within the L2 cache. Always a multiple of 16.
+// D x B arrays) stays within the L2 cache. Always a multiple of 64, so that
+// kernels working on four 512-bit vectors at a time stay inside a block.
 inline index_t block_rows(index_t d) {
     index_t b = 16384 / std::max<index_t>(d, 1);
     b = std::max<index_t>(64, std::min<index_t>(256, b));
-    return (b / 16) * 16;
+    return (b / 64) * 64;
 }
 
 template <class T>
@@ -206,12 +207,81 @@ inline void center_double(const T* __restrict xt, const double* __restrict shift
     }
 }
 
+// Statistics of one component for full and tied covariances and compile-time
+// D <= 4, straight from the block: for each vector of W samples the D
+// differences x_l - s_l stay in registers and feed vector accumulators of n,
+// a_l and the triangle of S (1 + D + D(D+1)/2 of them: 15 at D = 4); lanes are
+// summed once per block. Lanes past nb get zero differences.
+template <int DC, class T>
+inline void accumulate_small(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
+                             index_t ld, index_t nb) {
+    constexpr index_t W = 8;
+    constexpr int NS = DC * (DC + 1) / 2;
+    const double* shift = st.shift.data() + j * DC;
+    double sh[DC];
+    for (int l = 0; l < DC; ++l) sh[l] = shift[l];
+    double an[W] = {}, aa[DC][W] = {}, as[NS][W] = {};
+    for (index_t i0 = 0; i0 < nb; i0 += W) {
+        const index_t rem = nb - i0;
+        double dv[DC][W];
+#pragma GCC unroll 4
+        for (int l = 0; l < DC; ++l) {
+            const T* __restrict xl = xt + l * ld + i0;
+#pragma omp simd
+            for (index_t t = 0; t < W; ++t) dv[l][t] = t < rem ? static_cast<double>(xl[t]) - sh[l] : 0.0;
+        }
+        const double* __restrict r = rw + i0;
+#pragma omp simd
+        for (index_t t = 0; t < W; ++t) an[t] += r[t];
+#pragma GCC unroll 4
+        for (int l = 0; l < DC; ++l) {
+            double z[W];
+#pragma omp simd
+            for (index_t t = 0; t < W; ++t) {
+                z[t] = r[t] * dv[l][t];
+                aa[l][t] += z[t];
+            }
+            const int row = l * DC - l * (l - 1) / 2;  // index of (l, l) in the packed triangle
+#pragma GCC unroll 4
+            for (int m = l; m < DC; ++m) {
+#pragma omp simd
+                for (index_t t = 0; t < W; ++t) as[row + m - l][t] += z[t] * dv[m][t];
+            }
+        }
+    }
+    double n = 0.0;
+    for (index_t t = 0; t < W; ++t) n += an[t];
+    st.nk[j] += n;
+    double* aj = st.a.data() + j * DC;
+    for (int l = 0; l < DC; ++l) {
+        double v = 0.0;
+        for (index_t t = 0; t < W; ++t) v += aa[l][t];
+        aj[l] += v;
+    }
+    double* sj = st.s.data() + (st.cov == CovType::full ? j * DC * DC : 0);
+    for (int l = 0, q = 0; l < DC; ++l)
+        for (int m = l; m < DC; ++m, ++q) {
+            double v = 0.0;
+            for (index_t t = 0; t < W; ++t) v += as[q][t];
+            sj[l * DC + m] += v;
+        }
+}
+
 // Statistics of one component for a block, rw = w_i r_ik (zero past nb).
 template <class T>
 inline void accumulate(SuffStats& st, index_t j, double* rw, Workspace<T>& ws, index_t nb) {
     if (st.cov == CovType::diag || st.cov == CovType::spherical) {
         accumulate_diag(st, j, rw, ws.xt.data(), ws.ld, nb);
         return;
+    }
+    if (st.d <= 4) {
+        zero_tail(rw, nb);
+        switch (st.d) {
+            case 1: return accumulate_small<1>(st, j, rw, ws.xt.data(), ws.ld, nb);
+            case 2: return accumulate_small<2>(st, j, rw, ws.xt.data(), ws.ld, nb);
+            case 3: return accumulate_small<3>(st, j, rw, ws.xt.data(), ws.ld, nb);
+            default: return accumulate_small<4>(st, j, rw, ws.xt.data(), ws.ld, nb);
+        }
     }
     zero_tail(rw, nb);
     center_double(ws.xt.data(), st.shift.data() + j * st.d, ws.diffd.data(), st.d, ws.ld, nb);
@@ -291,15 +361,19 @@ GAUSSMIX_MULTIVERSION void e_step_rows(const DataView<T>& X, const Model<T>& mod
         // overflow) belongs, in the limit, to one component: give it that
         // component's full responsibility, and log p(x_i) = -inf below.
         constexpr T inf = std::numeric_limits<T>::infinity();
-        bool any_far = false;
-        for (index_t i = 0; i < nb; ++i) {
-            ws.far[i] = mx[i] == -inf;
-            if (!ws.far[i]) continue;
-            any_far = true;
-            const index_t kf = far_point_component(model, X.row(b0 + i));
-            for (index_t j = 0; j < K; ++j) lp[j * ld + i] = j == kf ? T(0) : -inf;
-            mx[i] = T(0);
-            if (out.labels) out.labels[b0 + i] = kf;
+        int n_far = 0;
+#pragma omp simd reduction(+ : n_far)
+        for (index_t i = 0; i < nb; ++i) n_far += mx[i] == -inf ? 1 : 0;
+        const bool any_far = n_far > 0;
+        if (any_far) {
+            for (index_t i = 0; i < nb; ++i) {
+                ws.far[i] = mx[i] == -inf;
+                if (!ws.far[i]) continue;
+                const index_t kf = far_point_component(model, X.row(b0 + i));
+                for (index_t j = 0; j < K; ++j) lp[j * ld + i] = j == kf ? T(0) : -inf;
+                mx[i] = T(0);
+                if (out.labels) out.labels[b0 + i] = kf;
+            }
         }
         // exp(l_ik - m_i) in place, and their sum over k.
 #pragma omp simd
@@ -314,7 +388,8 @@ GAUSSMIX_MULTIVERSION void e_step_rows(const DataView<T>& X, const Model<T>& mod
             }
         }
         // log p(x_i) = m_i + log(sum); responsibilities r_ik = e_ik / sum
-        for (index_t i = 0; i < nb; ++i) mx[i] = mx[i] + std::log(sum[i]);
+#pragma omp simd
+        for (index_t i = 0; i < nb; ++i) mx[i] = mx[i] + vmath::log_scalar(sum[i]);
         if (any_far)  // their log p(x_i) is below the floating range
             for (index_t i = 0; i < nb; ++i)
                 if (ws.far[i]) mx[i] = -inf;

@@ -192,20 +192,40 @@ inline void center(const T* __restrict xt, const T* __restrict mu, T* __restrict
     }
 }
 
-// maha[i] = ||diff_i^T U||^2 for an upper-triangular U (row-major, zeros
-// below the diagonal), compile-time D.
+// maha[i] = ||(x_i - mu)^T U||^2 for an upper-triangular U (row-major, zeros
+// below the diagonal), compile-time D, from the transposed block xt. One
+// 512-bit vector of W samples at a time: their D differences stay in
+// registers and feed the D(D+1)/2 multiply-adds of the triangle. Reads up to
+// nb rounded up to W (ld is a multiple of 16; lanes past nb are never used).
 template <class T, int DC>
-inline void maha_full_fixed(const T* __restrict diff, const T* __restrict u, T* __restrict maha,
-                            index_t ld, index_t nb) {
+inline void maha_full_fixed(const T* __restrict xt, const T* __restrict mu, const T* __restrict u,
+                            T* __restrict maha, index_t ld, index_t nb) {
+    constexpr index_t W = 64 / sizeof(T);
+    for (index_t i0 = 0; i0 < nb; i0 += W) {
+        T dv[DC][W];
+#pragma GCC unroll 8
+        for (int l = 0; l < DC; ++l) {
+            const T ml = mu[l];
+            const T* __restrict xl = xt + l * ld + i0;
 #pragma omp simd
-    for (index_t i = 0; i < nb; ++i) {
-        T m = T(0);
-        for (int j = 0; j < DC; ++j) {
-            T a = T(0);
-            for (int l = 0; l <= j; ++l) a += diff[l * ld + i] * u[l * DC + j];
-            m += a * a;
+            for (index_t t = 0; t < W; ++t) dv[l][t] = xl[t] - ml;
         }
-        maha[i] = m;
+        T acc[W] = {};
+#pragma GCC unroll 8
+        for (int j = 0; j < DC; ++j) {
+            T a[W] = {};
+#pragma GCC unroll 8
+            for (int l = 0; l <= j; ++l) {
+                const T ulj = u[l * DC + j];
+#pragma omp simd
+                for (index_t t = 0; t < W; ++t) a[t] += dv[l][t] * ulj;
+            }
+#pragma omp simd
+            for (index_t t = 0; t < W; ++t) acc[t] += a[t] * a[t];
+        }
+        T* __restrict mo = maha + i0;
+#pragma omp simd
+        for (index_t t = 0; t < W; ++t) mo[t] = acc[t];
     }
 }
 
@@ -254,45 +274,53 @@ inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __
 
 // diag and spherical read the block directly: maha[i] = sum_l ((x_il - mu_l) p_l)^2
 // (p_l = p for spherical), one fused pass per feature, no diff written.
+// Four vectors of W samples at a time (four independent multiply-add
+// chains), their sums in registers across features. Reads up to nb rounded up
+// to 4W (ld is a multiple of 64; lanes past nb are never used).
 template <class T>
 inline void maha_diag(const T* __restrict xt, const T* __restrict mu, const T* __restrict p, bool spherical,
                       T* __restrict maha, index_t d, index_t ld, index_t nb) {
+    constexpr index_t V = 4 * 64 / sizeof(T);
+    const T scale = spherical ? *p : T(1);
+    for (index_t i0 = 0; i0 < nb; i0 += V) {
+        T acc[V] = {};
+        for (index_t l = 0; l < d; ++l) {
+            const T m = mu[l];
+            const T pl = spherical ? T(1) : p[l];
+            const T* __restrict xl = xt + l * ld + i0;
 #pragma omp simd
-    for (index_t i = 0; i < nb; ++i) maha[i] = T(0);
-    for (index_t l = 0; l < d; ++l) {
-        const T m = mu[l];
-        const T pl = spherical ? T(1) : p[l];
-        const T* __restrict xl = xt + l * ld;
-#pragma omp simd
-        for (index_t i = 0; i < nb; ++i) {
-            const T y = (xl[i] - m) * pl;
-            maha[i] += y * y;
+            for (index_t t = 0; t < V; ++t) {
+                const T y = (xl[t] - m) * pl;
+                acc[t] += y * y;
+            }
         }
-    }
-    if (spherical) {
-        const T p2 = *p;
+        T* __restrict mo = maha + i0;
 #pragma omp simd
-        for (index_t i = 0; i < nb; ++i) maha[i] *= p2;
+        for (index_t t = 0; t < V; ++t) mo[t] = acc[t] * scale;
     }
 }
 
+// Fixed-D kernels read xt and mu; the run-time-D kernel centres into diff first.
 template <class T>
-inline void maha_full(const T* diff, const T* u, T* maha, index_t d, index_t ld, index_t nb) {
+inline void maha_full(const T* xt, const T* mu, T* diff, const T* u, T* maha, index_t d, index_t ld,
+                      index_t nb) {
     switch (d) {
-        case 1: return maha_full_fixed<T, 1>(diff, u, maha, ld, nb);
-        case 2: return maha_full_fixed<T, 2>(diff, u, maha, ld, nb);
-        case 3: return maha_full_fixed<T, 3>(diff, u, maha, ld, nb);
-        case 4: return maha_full_fixed<T, 4>(diff, u, maha, ld, nb);
-        case 5: return maha_full_fixed<T, 5>(diff, u, maha, ld, nb);
-        case 6: return maha_full_fixed<T, 6>(diff, u, maha, ld, nb);
-        case 7: return maha_full_fixed<T, 7>(diff, u, maha, ld, nb);
-        case 8: return maha_full_fixed<T, 8>(diff, u, maha, ld, nb);
-        default: return maha_full_dyn<T>(diff, u, maha, d, ld, nb);
+        case 1: return maha_full_fixed<T, 1>(xt, mu, u, maha, ld, nb);
+        case 2: return maha_full_fixed<T, 2>(xt, mu, u, maha, ld, nb);
+        case 3: return maha_full_fixed<T, 3>(xt, mu, u, maha, ld, nb);
+        case 4: return maha_full_fixed<T, 4>(xt, mu, u, maha, ld, nb);
+        case 5: return maha_full_fixed<T, 5>(xt, mu, u, maha, ld, nb);
+        case 6: return maha_full_fixed<T, 6>(xt, mu, u, maha, ld, nb);
+        case 7: return maha_full_fixed<T, 7>(xt, mu, u, maha, ld, nb);
+        case 8: return maha_full_fixed<T, 8>(xt, mu, u, maha, ld, nb);
+        default:
+            center(xt, mu, diff, d, ld, nb);
+            return maha_full_dyn<T>(diff, u, maha, d, ld, nb);
     }
 }
 
 // logp[i] = c - 0.5 * ||(x_i - mu)^T U||^2 for one component on a block.
-// diff receives x - mu (D x ld) for full and tied.
+// diff is scratch (D x ld) for full and tied with D > 8.
 template <class T>
 inline void component_log_prob(const Model<T>& m, index_t j, const T* xt, T* diff, T* logp,
                                index_t ld, index_t nb) {
@@ -301,8 +329,7 @@ inline void component_log_prob(const Model<T>& m, index_t j, const T* xt, T* dif
     switch (m.cov) {
         case CovType::full:
         case CovType::tied:
-            center(xt, mu, diff, d, ld, nb);
-            maha_full(diff, m.prec_of(j), logp, d, ld, nb);
+            maha_full(xt, mu, diff, m.prec_of(j), logp, d, ld, nb);
             break;
         case CovType::diag: maha_diag(xt, mu, m.prec_of(j), false, logp, d, ld, nb); break;
         case CovType::spherical: maha_diag(xt, mu, m.prec_of(j), true, logp, d, ld, nb); break;
