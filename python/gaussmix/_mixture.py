@@ -943,11 +943,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """(sum of log p(x_i), n_samples) for any input the estimator reads."""
         if _is_out_of_core(X):
             log_prob = self.score_samples(X)
+            n = int(log_prob.shape[0])
             if _is_dask_collection(log_prob):
-                total, n = log_prob.sum().compute(), log_prob.shape[0]
-            else:
-                total, n = np.sum(log_prob), log_prob.shape[0]
-            return float(total), int(n)
+                return float(log_prob.sum().compute()), n
+            return float(np.mean(log_prob)) * n, n
         X = self._validate_X_predict(X)
         log_prob = self._e_step_outputs(X, log_prob_norm=True)["log_prob_norm"]
         return float(np.mean(log_prob)) * X.shape[0], X.shape[0]

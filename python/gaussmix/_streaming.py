@@ -49,7 +49,8 @@ def sample_indices(random_state, n_samples, size):
     chosen = np.empty(0, dtype=np.int64)
     while chosen.size < size:
         draw = random_state.randint(0, n_samples, size=size + size // 8 + 16)
-        chosen = np.union1d(chosen, draw)
+        chosen = np.sort(np.concatenate([chosen, draw.astype(np.int64)]))
+        chosen = chosen[np.concatenate([[True], chosen[1:] != chosen[:-1]])]
     if chosen.size > size:
         keep = random_state.choice(chosen.size, size=size, replace=False)
         chosen = chosen[np.sort(keep)]
@@ -135,6 +136,15 @@ def weight_scale(n_samples, w_sum_scaled, w_max, weighted):
 
 # ----------------------------------------------------------- memory maps
 
+# Linux's default fault-around window: a page fault on a file mapping also maps
+# the cached pages within this many bytes around it.
+_FAULT_AROUND = 64 * 1024
+
+try:  # NumPy >= 2
+    from numpy.lib.array_utils import byte_bounds as _byte_bounds
+except ImportError:  # pragma: no cover - NumPy 1.x
+    _byte_bounds = np.byte_bounds
+
 
 def _page_release(array):
     """A function that drops a memory-mapped block's pages from this process.
@@ -162,13 +172,35 @@ def _page_release(array):
     page = mmap.PAGESIZE
     advice = getattr(mmap, "MADV_DONTNEED", 4)
 
-    def release(block):
-        start = block.__array_interface__["data"][0]
-        end = start + block.nbytes
-        first = -(-start // page) * page  # whole pages inside the block only
-        last = end // page * page
+    # The array's own memory, widened to whole pages: those pages belong to
+    # the mapping (it starts on a page and is a whole number of pages long),
+    # so releasing any of them is safe; nothing outside is ever touched.
+    lo, hi = _byte_bounds(array)
+    lo_page = lo // page * page
+    hi_page = -(-hi // page) * page
+
+    def drop(start, end):
+        # Round outwards: a page shared with the next block is read back from
+        # the page cache if needed again. Reach back a further 64 KiB: a page
+        # fault maps the cached pages around it too ("fault-around", 64 KiB by
+        # default), which brings back pages of the previous block.
+        first = max((start - _FAULT_AROUND) // page * page, lo_page)
+        last = min(-(-end // page) * page, hi_page)
         if last > first:
             madvise(first, last - first, advice)
+
+    def release(block):
+        if block.size == 0:
+            return
+        if block.ndim == 2 and block.strides[0] == block.itemsize and block.strides[1] > 0:
+            # Fortran order: one contiguous range per column.
+            start = block.__array_interface__["data"][0]
+            rows, cols = block.shape
+            for col in range(cols):
+                first = start + col * block.strides[1]
+                drop(first, first + rows * block.itemsize)
+        else:
+            drop(*_byte_bounds(block))
 
     return release
 
@@ -238,7 +270,33 @@ class ArraySource:
         return add_stats(fn(xb, wb) for _, xb, wb in self.blocks())
 
     def take(self, indices):
-        return _take_from_blocks(self.blocks(), indices, self.dtype, self.sample_weight is not None)
+        """Rows at sorted `indices` (None: all), copied straight into one array.
+
+        Only the selected rows of each block are read and converted.
+        """
+        if indices is None:
+            indices = np.arange(self.n_samples)
+        weighted = self.sample_weight is not None
+        X = np.empty((len(indices), self.n_features), dtype=self.dtype)
+        w = np.empty(len(indices)) if weighted else None
+        for start in range(0, self.n_samples, self.block_rows):
+            stop = min(start + self.block_rows, self.n_samples)
+            lo, hi = np.searchsorted(indices, [start, stop])
+            if hi == lo:
+                continue
+            local = indices[lo:hi] - start
+            raw = self.X[start:stop]
+            X[lo:hi] = raw[local]
+            if self._release is not None:
+                self._release(raw)
+            if weighted:
+                raw_w = self.sample_weight[start:stop]
+                w[lo:hi] = raw_w[local]
+                if self.weight_scale is not None:
+                    w[lo:hi] *= self.weight_scale
+                if self._release_w is not None:
+                    self._release_w(raw_w)
+        return X, w
 
 
 def _take_from_blocks(blocks, indices, dtype, weighted):

@@ -23,6 +23,8 @@ Persist the data first (``X = X.persist()``) when it fits in the cluster's
 memory; otherwise every iteration recomputes it from its source.
 """
 
+import os
+
 import numpy as np
 
 try:
@@ -65,11 +67,16 @@ def _as_weight_blocks(sample_weight, X):
         return [None] * n_blocks
     if not hasattr(sample_weight, "__dask_graph__"):
         sample_weight = np.asarray(sample_weight)
-    if tuple(sample_weight.shape) != (X.shape[0],):
+    if not any(np.isnan(s) for s in sample_weight.shape) and tuple(sample_weight.shape) != (X.shape[0],):
         raise ValueError(
             f"sample_weight.shape == {tuple(sample_weight.shape)}, expected ({X.shape[0]},)!"
         )
-    w = da.asarray(sample_weight).rechunk((X.chunks[0],))
+    w = da.asarray(sample_weight)
+    if any(np.isnan(c) for c in w.chunks[0]):
+        w = w.compute_chunk_sizes()
+    if tuple(w.shape) != (X.shape[0],):
+        raise ValueError(f"sample_weight.shape == {tuple(w.shape)}, expected ({X.shape[0]},)!")
+    w = w.rechunk((X.chunks[0],))
     return list(w.to_delayed().ravel())
 
 
@@ -166,7 +173,15 @@ def fit_dask(estimator, X, sample_weight=None, init_size=None):
 
 
 def _per_sample_task(X, estimator, output):
-    return estimator._per_sample(np.asarray(X), output)
+    X = np.asarray(X)
+    if X.shape[0] == 0:  # an empty block (e.g. after filtering rows)
+        dtype = np.result_type(
+            np.float32 if X.dtype == np.float32 else np.float64, estimator.means_.dtype
+        )
+        if output == "resp":
+            return np.empty((0, estimator.n_components), dtype=dtype)
+        return np.empty(0, dtype=np.int64 if output == "labels" else dtype)
+    return estimator._per_sample(X, output)
 
 
 def per_sample_dask(estimator, X, output):
@@ -196,7 +211,10 @@ def per_sample_dask(estimator, X, output):
 
 
 def _kde_task(X, estimator):
-    return estimator.score_samples(np.asarray(X))
+    X = np.asarray(X)
+    if X.shape[0] == 0:  # an empty block (e.g. after filtering rows)
+        return np.empty(0, dtype=np.float64)
+    return estimator.score_samples(X)
 
 
 def kde_score_samples_dask(estimator, X):
@@ -225,17 +243,19 @@ def from_npy(path, block_rows=1_000_000):
     The workers open the file themselves (it must be on a file system they
     see); nothing of the data passes through the client.
     """
+    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
+        raise ValueError(f"block_rows must be a positive integer, got {block_rows!r}.")
+    # The workers resolve the path themselves: make it absolute here.
+    path = os.path.abspath(os.fspath(path))
     header = np.load(path, mmap_mode="r")
     if header.ndim != 2:
         raise ValueError(f"{path} holds a {header.ndim}-D array; a 2-D array is needed.")
     n, d = header.shape
     dtype = header.dtype
     del header
-    if not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
-        raise ValueError(f"block_rows must be a positive integer, got {block_rows!r}.")
     blocks = [
         da.from_delayed(
-            dask.delayed(_load_rows)(str(path), start, min(start + block_rows, n)),
+            dask.delayed(_load_rows)(path, start, min(start + block_rows, n)),
             shape=(min(start + block_rows, n) - start, d),
             dtype=dtype,
         )
