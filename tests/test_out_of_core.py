@@ -42,7 +42,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 
-from gaussmix import GaussianMixture, _streaming
+from gaussmix import GaussianMixture, KernelDensity, _streaming
 
 from gmm_data import make_blobs_data
 
@@ -881,3 +881,38 @@ def test_partial_fit_integer_weights_equal_repeated_rows(cov, pf_batches):
     for name in PARAMS:
         assert_allclose(getattr(weighted, name), getattr(repeated, name), atol=1e-10, rtol=0)
     assert weighted.lower_bound_ == pytest.approx(repeated.lower_bound_, abs=1e-10)
+
+
+# ------------------------------------------------------------ misaligned data
+
+
+def _misaligned_copy(X):
+    """X's values in a buffer at an odd byte offset (as an unpickled frame can be)."""
+    buf = bytearray(X.nbytes + 1)
+    out = np.frombuffer(buf, dtype=X.dtype, count=X.size, offset=1).reshape(X.shape)
+    out[...] = X
+    assert not out.flags.aligned and out.flags.c_contiguous
+    return out
+
+
+def test_misaligned_arrays_fit_and_score_like_aligned_ones(tmp_path):
+    X, _ = make_blobs_data(n=2000, d=3, k=3, seed=11)
+    ref = GaussianMixture(3, random_state=0).fit(X)
+    got = GaussianMixture(3, random_state=0).fit(_misaligned_copy(X))
+    np.testing.assert_array_equal(got.means_, ref.means_)
+    np.testing.assert_array_equal(got.score_samples(_misaligned_copy(X)), ref.score_samples(X))
+    # a memory map at an odd offset into its file
+    path = tmp_path / "odd.dat"
+    with open(path, "wb") as f:
+        f.write(b"\0" * 3)
+        f.write(X.tobytes())
+    M = np.memmap(path, dtype=np.float64, mode="r", offset=3, shape=X.shape)
+    assert not M.flags.aligned
+    from_map = GaussianMixture(3, random_state=0).fit(M)
+    np.testing.assert_array_equal(from_map.means_, ref.means_)
+    np.testing.assert_array_equal(from_map.predict(M), ref.predict(X))
+    kde = KernelDensity(bandwidth=0.7).fit(_misaligned_copy(X))
+    np.testing.assert_array_equal(
+        kde.score_samples(_misaligned_copy(X[:50])),
+        KernelDensity(bandwidth=0.7).fit(X).score_samples(X[:50]),
+    )

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from . import _core
+from ._validation import aligned
 
 KERNELS = ("gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine")
 
@@ -71,10 +72,10 @@ def log_kernel_sums(train, train_weight, queries, whiten, kernel, n_threads, exc
     """
     out = np.empty(queries.shape[0], dtype=train.dtype)
     _core.kde_log_sum(
-        train,
-        train_weight,
-        queries,
-        np.ascontiguousarray(whiten, dtype=np.float64),
+        aligned(train),  # an estimator unpickled on a Dask worker may hold misaligned arrays
+        aligned(train_weight),
+        aligned(queries),
+        aligned(whiten, np.float64),
         kernel,
         bool(exclude_self),
         out,

@@ -18,6 +18,7 @@ from ._validation import (
     check_float_array,
     check_sample_weight,
     effective_n_threads,
+    aligned,
     is_dask_collection as _is_dask_collection,
     validate,
 )
@@ -111,7 +112,7 @@ def _precisions_from_cholesky(prec_chol, covariance_type):
 
 
 def _as_f64(a):
-    return np.ascontiguousarray(a, dtype=np.float64)
+    return aligned(a, np.float64)
 
 
 def _is_out_of_core(X):

@@ -27,7 +27,7 @@ from numbers import Integral
 import numpy as np
 
 from . import _core
-from ._validation import check_float_array
+from ._validation import aligned, check_float_array
 
 # Rows per block when streaming an array: about this many bytes of data.
 _BLOCK_BYTES = 32 * 2**20
@@ -244,7 +244,7 @@ class ArraySource:
             if validate:
                 xb = check_block(raw, self.n_features)
             else:
-                xb = np.ascontiguousarray(raw, dtype=self.dtype)
+                xb = aligned(raw, self.dtype)
             wb = None
             if self.sample_weight is not None:
                 raw_w = self.sample_weight[start:stop]
@@ -371,7 +371,7 @@ class ChunkSource:
                 if xb.dtype != self.dtype:
                     xb = xb.astype(self.dtype)
             else:
-                xb = np.ascontiguousarray(xc, dtype=self.dtype)
+                xb = aligned(xc, self.dtype)
                 if xb.ndim != 2 or xb.shape[1] != self.n_features:
                     raise ValueError(
                         "The chunks changed between passes: a chunk of shape "
@@ -487,6 +487,13 @@ def em_block_stats(X, w, *, covariance_type, weights, means, precisions_cholesky
     """One block's E-step statistics (a module-level function: Dask pickles it)."""
     if n_threads is None:
         n_threads = max(1, int(_core.default_threads()))
+    # Arrays unpickled on a Dask worker may sit at any offset of a frame.
     return _core.em_stats(
-        X, w, covariance_type, weights, means, precisions_cholesky, n_threads=n_threads
+        aligned(X, X.dtype),
+        None if w is None else aligned(w, np.float64),
+        covariance_type,
+        aligned(weights, np.float64),
+        aligned(means, np.float64),
+        aligned(precisions_cholesky, np.float64),
+        n_threads=n_threads,
     )

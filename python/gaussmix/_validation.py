@@ -17,13 +17,31 @@ def validate(estimator, X, **kwargs):
     The error is kept, the warning is not.
     """
     with np.errstate(invalid="ignore", over="ignore"):
-        return validate_data(estimator, X, **kwargs)
+        out = validate_data(estimator, X, **kwargs)
+    if isinstance(out, tuple):
+        return tuple(aligned(a) for a in out)
+    return aligned(out)
 
 
 def check_float_array(X, **kwargs):
     """``check_array`` without its floating-point warnings (see ``validate``)."""
     with np.errstate(invalid="ignore", over="ignore"):
-        return check_array(X, **kwargs)
+        return aligned(check_array(X, **kwargs))
+
+
+def aligned(a, dtype=None):
+    """`a` as a C-ordered array of `dtype` whose elements are aligned.
+
+    ``np.ascontiguousarray`` keeps a misaligned buffer as it is (arrays made
+    from a byte buffer at an odd offset, or unpickled from a network frame, as
+    Dask's workers receive them); the engine reads whole elements, so such an
+    array is copied. Anything that is not an array passes through.
+    """
+    if dtype is not None:
+        return np.require(a, dtype=dtype, requirements=["C", "A"])
+    if not isinstance(a, np.ndarray) or a.flags.aligned:
+        return a
+    return np.require(a, requirements=["A"])
 
 
 def is_dask_collection(X):

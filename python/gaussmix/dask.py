@@ -37,6 +37,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     ) from err
 
 from . import _streaming
+from ._validation import aligned
 
 __all__ = ["fit_dask", "per_sample_dask", "kde_score_samples_dask", "from_npy"]
 
@@ -81,7 +82,7 @@ def _as_weight_blocks(sample_weight, X):
 
 
 def _validated_block(X, w, scale, dtype):
-    xb = np.ascontiguousarray(X, dtype=dtype)
+    xb = aligned(X, dtype)  # a block unpickled from a frame may be misaligned
     wb = None if w is None else np.asarray(w, dtype=np.float64) * scale
     return xb, wb
 
@@ -162,7 +163,7 @@ class DaskSource:
         (pieces,) = _compute(tasks)
         X = np.concatenate([p[0] for p in pieces], axis=0)
         w = np.concatenate([p[1] for p in pieces]) if self._weighted else None
-        return np.ascontiguousarray(X, dtype=self.dtype), w
+        return aligned(X, self.dtype), w
 
 
 def fit_dask(estimator, X, sample_weight=None, init_size=None):
@@ -172,8 +173,22 @@ def fit_dask(estimator, X, sample_weight=None, init_size=None):
     return estimator
 
 
+def _checked_query(estimator, X):
+    """X row-chunked, after the checks a fitted estimator makes of its input."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    X = _rows_chunked(X)
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input."
+        )
+    return X
+
+
 def _per_sample_task(X, estimator, output):
-    X = np.asarray(X)
+    X = aligned(np.asarray(X))
     if X.shape[0] == 0:  # an empty block (e.g. after filtering rows)
         dtype = np.result_type(
             np.float32 if X.dtype == np.float32 else np.float64, estimator.means_.dtype
@@ -186,15 +201,7 @@ def _per_sample_task(X, estimator, output):
 
 def per_sample_dask(estimator, X, output):
     """A GaussianMixture's per-sample output for a dask array, as a dask array."""
-    from sklearn.utils.validation import check_is_fitted
-
-    check_is_fitted(estimator)
-    X = _rows_chunked(X)
-    if X.shape[1] != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
-            f"expecting {estimator.n_features_in_} features as input."
-        )
+    X = _checked_query(estimator, X)
     dtype = np.result_type(
         np.float32 if X.dtype == np.float32 else np.float64, estimator.means_.dtype
     )
@@ -211,7 +218,7 @@ def per_sample_dask(estimator, X, output):
 
 
 def _kde_task(X, estimator):
-    X = np.asarray(X)
+    X = aligned(np.asarray(X))
     if X.shape[0] == 0:  # an empty block (e.g. after filtering rows)
         return np.empty(0, dtype=np.float64)
     return estimator.score_samples(X)
@@ -219,15 +226,7 @@ def _kde_task(X, estimator):
 
 def kde_score_samples_dask(estimator, X):
     """KernelDensity.score_samples for a dask array, as a dask array."""
-    from sklearn.utils.validation import check_is_fitted
-
-    check_is_fitted(estimator)
-    X = _rows_chunked(X)
-    if X.shape[1] != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
-            f"expecting {estimator.n_features_in_} features as input."
-        )
+    X = _checked_query(estimator, X)
     return X.map_blocks(
         _kde_task, estimator, dtype=np.float64, drop_axis=1, chunks=(X.chunks[0],)
     )

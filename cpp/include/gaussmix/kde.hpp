@@ -142,93 +142,111 @@ inline T compact_kernel(Kernel k, T d2) {
 template <class T>
 GAUSSMIX_MULTIVERSION void kde_rows(const WhitenedSet<T>& tr, const DataView<T>& Q, Kernel kernel,
                                     index_t q0, index_t q1, bool exclude_self, T* out) {
+    // Queries are taken QB at a time: each training vector loaded feeds QB
+    // independent squared-distance accumulators held in registers.
+    constexpr index_t QB = 4;
+    constexpr index_t W = 64 / sizeof(T);  // lanes of a 512-bit vector; ld is a multiple of 16
     const index_t D = tr.d, N = tr.n, ld = tr.ld;
     std::vector<double> qd(D);
-    std::vector<T> qw(D);
-    std::vector<T> v(kKdeTile);
-    T* __restrict vb = v.data();
+    std::vector<T> qw(QB * D);
+    std::vector<T> v(QB * kKdeTile);
     const bool log_domain = kernel == Kernel::gaussian || kernel == Kernel::exponential;
     const bool weighted = !tr.w.empty();
     constexpr T neg_inf = -std::numeric_limits<T>::infinity();
-    for (index_t j = q0; j < q1; ++j) {
-        whiten_row(Q.row(j), tr.center.data(), tr.qu.data(), D, qd.data());
-        for (index_t l = 0; l < D; ++l) qw[l] = static_cast<T>(qd[l]);
-        double m = -std::numeric_limits<double>::infinity();  // running max (log domain)
-        double s = 0.0;                                      // running sum
+    for (index_t j0 = q0; j0 < q1; j0 += QB) {
+        const index_t nq = std::min(QB, q1 - j0);
+        for (index_t q = 0; q < QB; ++q) {
+            // missing queries of a short group repeat the first (their sums are not stored)
+            whiten_row(Q.row(j0 + (q < nq ? q : 0)), tr.center.data(), tr.qu.data(), D, qd.data());
+            for (index_t l = 0; l < D; ++l) qw[q * D + l] = static_cast<T>(qd[l]);
+        }
+        double m[QB], s[QB];
+        for (index_t q = 0; q < QB; ++q) {
+            m[q] = -std::numeric_limits<double>::infinity();  // running max (log domain)
+            s[q] = 0.0;                                       // running sum
+        }
         for (index_t t0 = 0; t0 < N; t0 += kKdeTile) {
             const index_t nt = std::min(kKdeTile, N - t0);
-            // squared whitened distances
+            // squared whitened distances of the QB queries to the tile
+            for (index_t i0 = 0; i0 < nt; i0 += W) {
+                T acc[QB][W] = {};
+                for (index_t l = 0; l < D; ++l) {
+                    const T* __restrict xl = tr.x.data() + l * ld + t0 + i0;
+                    const T sl = tr.diagonal ? tr.scale[l] : T(1);
+                    T xv[W];
 #pragma omp simd
-            for (index_t i = 0; i < nt; ++i) vb[i] = T(0);
-            for (index_t l = 0; l < D; ++l) {
-                const T* __restrict xl = tr.x.data() + l * ld + t0;
-                const T ql = qw[l];
-                if (tr.diagonal) {
-                    const T sl = tr.scale[l];
+                    for (index_t t = 0; t < W; ++t) xv[t] = xl[t];
+                    for (index_t q = 0; q < QB; ++q) {
+                        const T ql = qw[q * D + l];
 #pragma omp simd
-                    for (index_t i = 0; i < nt; ++i) {
-                        const T e = (xl[i] - ql) * sl;
-                        vb[i] += e * e;
+                        for (index_t t = 0; t < W; ++t) {
+                            const T e = (xv[t] - ql) * sl;
+                            acc[q][t] += e * e;
+                        }
                     }
-                } else {
+                }
+                for (index_t q = 0; q < QB; ++q) {
+                    T* __restrict vq = v.data() + q * kKdeTile + i0;
 #pragma omp simd
-                    for (index_t i = 0; i < nt; ++i) {
-                        const T e = xl[i] - ql;
-                        vb[i] += e * e;
-                    }
+                    for (index_t t = 0; t < W; ++t) vq[t] = acc[q][t];
                 }
             }
             const T* __restrict wt = weighted ? tr.w.data() + t0 : nullptr;
-            const bool has_self = exclude_self && j >= t0 && j < t0 + nt;
-            if (log_domain) {
-                if (kernel == Kernel::gaussian) {
+            for (index_t q = 0; q < nq; ++q) {
+                const index_t j = j0 + q;
+                T* __restrict vb = v.data() + q * kKdeTile;
+                const bool has_self = exclude_self && j >= t0 && j < t0 + nt;
+                if (log_domain) {
+                    if (kernel == Kernel::gaussian) {
 #pragma omp simd
-                    for (index_t i = 0; i < nt; ++i) vb[i] = T(-0.5) * vb[i];
-                } else {
+                        for (index_t i = 0; i < nt; ++i) vb[i] = T(-0.5) * vb[i];
+                    } else {
 #pragma omp simd
-                    for (index_t i = 0; i < nt; ++i) vb[i] = -std::sqrt(vb[i]);
-                }
-                if (has_self) vb[j - t0] = neg_inf;
-                if (wt) {
-                    // points of zero weight must not set the running maximum
-#pragma omp simd
-                    for (index_t i = 0; i < nt; ++i) vb[i] = wt[i] > T(0) ? vb[i] : neg_inf;
-                }
-                T tmax = neg_inf;
-#pragma omp simd reduction(max : tmax)
-                for (index_t i = 0; i < nt; ++i) tmax = vb[i] > tmax ? vb[i] : tmax;
-                if (tmax == neg_inf) continue;
-                if (static_cast<double>(tmax) > m) {
-                    s *= std::exp(m - static_cast<double>(tmax));
-                    m = static_cast<double>(tmax);
-                }
-                const T mt = static_cast<T>(m);
-                T ts = T(0);
-                if (wt) {
-#pragma omp simd reduction(+ : ts)
-                    for (index_t i = 0; i < nt; ++i) ts += wt[i] * vmath::exp_scalar(static_cast<T>(vb[i] - mt));
-                } else {
-#pragma omp simd reduction(+ : ts)
-                    for (index_t i = 0; i < nt; ++i) ts += vmath::exp_scalar(static_cast<T>(vb[i] - mt));
-                }
-                s += static_cast<double>(ts);
-            } else {
-                if (has_self) vb[j - t0] = T(2);  // outside the support
-                T ts = T(0);
-                if (kernel == Kernel::tophat || kernel == Kernel::epanechnikov) {
-                    const bool epa = kernel == Kernel::epanechnikov;
-#pragma omp simd reduction(+ : ts)
-                    for (index_t i = 0; i < nt; ++i) {
-                        const T k = vb[i] < T(1) ? (epa ? T(1) - vb[i] : T(1)) : T(0);
-                        ts += (wt ? wt[i] : T(1)) * k;
+                        for (index_t i = 0; i < nt; ++i) vb[i] = -std::sqrt(vb[i]);
                     }
+                    if (has_self) vb[j - t0] = neg_inf;
+                    if (wt) {
+                        // points of zero weight must not set the running maximum
+#pragma omp simd
+                        for (index_t i = 0; i < nt; ++i) vb[i] = wt[i] > T(0) ? vb[i] : neg_inf;
+                    }
+                    T tmax = neg_inf;
+#pragma omp simd reduction(max : tmax)
+                    for (index_t i = 0; i < nt; ++i) tmax = vb[i] > tmax ? vb[i] : tmax;
+                    if (tmax == neg_inf) continue;
+                    if (static_cast<double>(tmax) > m[q]) {
+                        s[q] *= std::exp(m[q] - static_cast<double>(tmax));
+                        m[q] = static_cast<double>(tmax);
+                    }
+                    const T mt = static_cast<T>(m[q]);
+                    T ts = T(0);
+                    if (wt) {
+#pragma omp simd reduction(+ : ts)
+                        for (index_t i = 0; i < nt; ++i) ts += wt[i] * vmath::exp_scalar(static_cast<T>(vb[i] - mt));
+                    } else {
+#pragma omp simd reduction(+ : ts)
+                        for (index_t i = 0; i < nt; ++i) ts += vmath::exp_scalar(static_cast<T>(vb[i] - mt));
+                    }
+                    s[q] += static_cast<double>(ts);
                 } else {
-                    for (index_t i = 0; i < nt; ++i) ts += (wt ? wt[i] : T(1)) * compact_kernel(kernel, vb[i]);
+                    if (has_self) vb[j - t0] = T(2);  // outside the support
+                    T ts = T(0);
+                    if (kernel == Kernel::tophat || kernel == Kernel::epanechnikov) {
+                        const bool epa = kernel == Kernel::epanechnikov;
+#pragma omp simd reduction(+ : ts)
+                        for (index_t i = 0; i < nt; ++i) {
+                            const T k = vb[i] < T(1) ? (epa ? T(1) - vb[i] : T(1)) : T(0);
+                            ts += (wt ? wt[i] : T(1)) * k;
+                        }
+                    } else {
+                        for (index_t i = 0; i < nt; ++i) ts += (wt ? wt[i] : T(1)) * compact_kernel(kernel, vb[i]);
+                    }
+                    s[q] += static_cast<double>(ts);
                 }
-                s += static_cast<double>(ts);
             }
         }
-        out[j] = static_cast<T>(log_domain ? m + std::log(s) : std::log(s));
+        for (index_t q = 0; q < nq; ++q)
+            out[j0 + q] = static_cast<T>(log_domain ? m[q] + std::log(s[q]) : std::log(s[q]));
     }
 }
 
