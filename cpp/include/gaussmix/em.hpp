@@ -19,6 +19,7 @@
 
 #include "gaussian.hpp"
 #include "parallel.hpp"
+#include "simd.hpp"
 #include "suffstats.hpp"
 #include "vmath.hpp"
 
@@ -76,15 +77,43 @@ struct Workspace {
     }
 };
 
+// Rows [0, nb) of a row-major block with compile-time D (row stride DC)
+// into xt (D x ld): unrolled over features so the compiler can transpose
+// whole vectors of rows.
+template <int DC, class T>
+inline void transpose_fixed(const T* __restrict src, index_t nb, T* __restrict xt, index_t ld) {
+    for (index_t i = 0; i < nb; ++i)
+#pragma GCC unroll 8
+        for (int l = 0; l < DC; ++l) xt[l * ld + i] = src[i * DC + l];
+}
+
 // Transpose rows [r0, r0 + nb) of X into xt (D x ld); their weights into w.
+// Lanes from nb to ld are zeroed, so kernels that run over whole vectors
+// read finite values there.
 template <class T>
 inline void load_block(const DataView<T>& X, index_t r0, index_t nb, T* __restrict xt, double* __restrict w,
                        index_t ld) {
     const index_t d = X.d;
-    for (index_t i = 0; i < nb; ++i) {
-        const T* __restrict xr = X.row(r0 + i);
-        for (index_t l = 0; l < d; ++l) xt[l * ld + i] = xr[l];
+    const T* src = X.row(r0);
+    if (X.row_stride == d && d <= 8) {
+        switch (d) {
+            case 1: std::copy(src, src + nb, xt); break;
+            case 2: transpose_fixed<2>(src, nb, xt, ld); break;
+            case 3: transpose_fixed<3>(src, nb, xt, ld); break;
+            case 4: transpose_fixed<4>(src, nb, xt, ld); break;
+            case 5: transpose_fixed<5>(src, nb, xt, ld); break;
+            case 6: transpose_fixed<6>(src, nb, xt, ld); break;
+            case 7: transpose_fixed<7>(src, nb, xt, ld); break;
+            default: transpose_fixed<8>(src, nb, xt, ld); break;
+        }
+    } else {
+        for (index_t i = 0; i < nb; ++i) {
+            const T* __restrict xr = X.row(r0 + i);
+            for (index_t l = 0; l < d; ++l) xt[l * ld + i] = xr[l];
+        }
     }
+    if (nb < ld)
+        for (index_t l = 0; l < d; ++l) std::fill(xt + l * ld + nb, xt + (l + 1) * ld, T(0));
     if (X.weights) {
         for (index_t i = 0; i < nb; ++i) w[i] = X.weights[r0 + i];
     } else {
@@ -164,33 +193,60 @@ inline void zero_tail(double* rw, index_t nb) {
     for (index_t i = nb; i < (nb + 7) / 8 * 8; ++i) rw[i] = 0.0;
 }
 
+// a_l += sum rw (x_l - s_l) and S_l += sum rw (x_l - s_l)^2 for G <= 8
+// features at once: 2G vector accumulators in registers, lanes summed once
+// per block. rw is zero past nb and xt finite there.
+template <int G, class T>
+inline void accumulate_diag_group(const double* __restrict shift, double* __restrict a, double* __restrict s,
+                                  const double* __restrict rw, const T* __restrict xt, index_t ld, index_t nb) {
+    using simd::vd;
+    constexpr index_t W = simd::kW;
+    vd sh[G], aa[G] = {}, qq[G] = {};
+    for (int g = 0; g < G; ++g) sh[g] = simd::splat<double, W>(shift[g]);
+    for (index_t i0 = 0; i0 < nb; i0 += W) {
+        const vd r = simd::load<double, W>(rw + i0);
+#pragma GCC unroll 8
+        for (int g = 0; g < G; ++g) {
+            const vd dv = simd::load_double(xt + g * ld + i0) - sh[g];
+            const vd z = r * dv;
+            aa[g] += z;
+            qq[g] += z * dv;
+        }
+    }
+    for (int g = 0; g < G; ++g) {
+        a[g] += simd::hsum(aa[g]);
+        s[g] += simd::hsum(qq[g]);
+    }
+}
+
 // Statistics of one component for diag and spherical, straight from the
 // block: n += sum rw, a_l += sum rw (x_l - s_l), S_l += sum rw (x_l - s_l)^2,
-// one fused pass per feature.
+// eight features per pass over the block.
 template <class T>
 inline void accumulate_diag(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
                             index_t ld, index_t nb) {
     const index_t D = st.d;
-    double n = 0.0;
-#pragma omp simd reduction(+ : n)
-    for (index_t i = 0; i < nb; ++i) n += rw[i];
-    st.nk[j] += n;
+    simd::vd an = {};
+    for (index_t i0 = 0; i0 < nb; i0 += simd::kW) an += simd::load<double, simd::kW>(rw + i0);
+    st.nk[j] += simd::hsum(an);
     const double* shift = st.shift.data() + j * D;
     double* aj = st.a.data() + j * D;
     double* sj = st.s.data() + j * D;
-    for (index_t l = 0; l < D; ++l) {
-        const double sh = shift[l];
-        const T* __restrict xl = xt + l * ld;
-        double a = 0.0, q = 0.0;
-#pragma omp simd reduction(+ : a, q)
-        for (index_t i = 0; i < nb; ++i) {
-            const double dv = static_cast<double>(xl[i]) - sh;
-            const double z = rw[i] * dv;
-            a += z;
-            q += z * dv;
+    for (index_t l0 = 0; l0 < D; l0 += 8) {
+        const double* sh = shift + l0;
+        double* a = aj + l0;
+        double* s = sj + l0;
+        const T* x = xt + l0 * ld;
+        switch (std::min<index_t>(8, D - l0)) {
+            case 1: accumulate_diag_group<1>(sh, a, s, rw, x, ld, nb); break;
+            case 2: accumulate_diag_group<2>(sh, a, s, rw, x, ld, nb); break;
+            case 3: accumulate_diag_group<3>(sh, a, s, rw, x, ld, nb); break;
+            case 4: accumulate_diag_group<4>(sh, a, s, rw, x, ld, nb); break;
+            case 5: accumulate_diag_group<5>(sh, a, s, rw, x, ld, nb); break;
+            case 6: accumulate_diag_group<6>(sh, a, s, rw, x, ld, nb); break;
+            case 7: accumulate_diag_group<7>(sh, a, s, rw, x, ld, nb); break;
+            default: accumulate_diag_group<8>(sh, a, s, rw, x, ld, nb); break;
         }
-        aj[l] += a;
-        sj[l] += q;
     }
 }
 
@@ -211,66 +267,45 @@ inline void center_double(const T* __restrict xt, const double* __restrict shift
 // D <= 4, straight from the block: for each vector of W samples the D
 // differences x_l - s_l stay in registers and feed vector accumulators of n,
 // a_l and the triangle of S (1 + D + D(D+1)/2 of them: 15 at D = 4); lanes are
-// summed once per block. Lanes past nb get zero differences.
+// summed once per block. rw is zero past nb and xt finite there (load_block).
 template <int DC, class T>
 inline void accumulate_small(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
                              index_t ld, index_t nb) {
-    constexpr index_t W = 8;
+    using simd::vd;
+    constexpr index_t W = simd::kW;
     constexpr int NS = DC * (DC + 1) / 2;
     const double* shift = st.shift.data() + j * DC;
-    double sh[DC];
-    for (int l = 0; l < DC; ++l) sh[l] = shift[l];
-    double an[W] = {}, aa[DC][W] = {}, as[NS][W] = {};
+    vd sh[DC];
+    for (int l = 0; l < DC; ++l) sh[l] = simd::splat<double, W>(shift[l]);
+    vd an = {}, aa[DC] = {}, as[NS] = {};
     for (index_t i0 = 0; i0 < nb; i0 += W) {
-        const index_t rem = nb - i0;
-        double dv[DC][W];
+        vd dv[DC];
+#pragma GCC unroll 4
+        for (int l = 0; l < DC; ++l) dv[l] = simd::load_double(xt + l * ld + i0) - sh[l];
+        const vd r = simd::load<double, W>(rw + i0);
+        an += r;
 #pragma GCC unroll 4
         for (int l = 0; l < DC; ++l) {
-            const T* __restrict xl = xt + l * ld + i0;
-#pragma omp simd
-            for (index_t t = 0; t < W; ++t) dv[l][t] = t < rem ? static_cast<double>(xl[t]) - sh[l] : 0.0;
-        }
-        const double* __restrict r = rw + i0;
-#pragma omp simd
-        for (index_t t = 0; t < W; ++t) an[t] += r[t];
-#pragma GCC unroll 4
-        for (int l = 0; l < DC; ++l) {
-            double z[W];
-#pragma omp simd
-            for (index_t t = 0; t < W; ++t) {
-                z[t] = r[t] * dv[l][t];
-                aa[l][t] += z[t];
-            }
+            const vd z = r * dv[l];
+            aa[l] += z;
             const int row = l * DC - l * (l - 1) / 2;  // index of (l, l) in the packed triangle
 #pragma GCC unroll 4
-            for (int m = l; m < DC; ++m) {
-#pragma omp simd
-                for (index_t t = 0; t < W; ++t) as[row + m - l][t] += z[t] * dv[m][t];
-            }
+            for (int m = l; m < DC; ++m) as[row + m - l] += z * dv[m];
         }
     }
-    double n = 0.0;
-    for (index_t t = 0; t < W; ++t) n += an[t];
-    st.nk[j] += n;
+    st.nk[j] += simd::hsum(an);
     double* aj = st.a.data() + j * DC;
-    for (int l = 0; l < DC; ++l) {
-        double v = 0.0;
-        for (index_t t = 0; t < W; ++t) v += aa[l][t];
-        aj[l] += v;
-    }
+    for (int l = 0; l < DC; ++l) aj[l] += simd::hsum(aa[l]);
     double* sj = st.s.data() + (st.cov == CovType::full ? j * DC * DC : 0);
     for (int l = 0, q = 0; l < DC; ++l)
-        for (int m = l; m < DC; ++m, ++q) {
-            double v = 0.0;
-            for (index_t t = 0; t < W; ++t) v += as[q][t];
-            sj[l * DC + m] += v;
-        }
+        for (int m = l; m < DC; ++m, ++q) sj[l * DC + m] += simd::hsum(as[q]);
 }
 
 // Statistics of one component for a block, rw = w_i r_ik (zero past nb).
 template <class T>
 inline void accumulate(SuffStats& st, index_t j, double* rw, Workspace<T>& ws, index_t nb) {
     if (st.cov == CovType::diag || st.cov == CovType::spherical) {
+        zero_tail(rw, nb);
         accumulate_diag(st, j, rw, ws.xt.data(), ws.ld, nb);
         return;
     }
@@ -375,16 +410,21 @@ GAUSSMIX_MULTIVERSION void e_step_rows(const DataView<T>& X, const Model<T>& mod
                 if (out.labels) out.labels[b0 + i] = kf;
             }
         }
-        // exp(l_ik - m_i) in place, and their sum over k.
-#pragma omp simd
-        for (index_t i = 0; i < nb; ++i) sum[i] = T(0);
-        for (index_t j = 0; j < K; ++j) {
-            T* __restrict lj = lp + j * ld;
-#pragma omp simd
-            for (index_t i = 0; i < nb; ++i) {
-                const T e = vmath::exp_scalar(static_cast<T>(lj[i] - mx[i]));
-                lj[i] = e;
-                sum[i] += e;
+        // exp(l_ik - m_i) in place, and their sum over k, one vector of
+        // samples at a time (lanes past nb are computed and never used).
+        {
+            constexpr int VW = 64 / sizeof(T);
+            using V = simd::vec<T, VW>;
+            for (index_t i0 = 0; i0 < nb; i0 += VW) {
+                const V m = simd::load<T, VW>(mx + i0);
+                V s = {};
+                for (index_t j = 0; j < K; ++j) {
+                    T* lj = lp + j * ld + i0;
+                    const V e = vmath::exp_vec(simd::load<T, VW>(lj) - m);
+                    simd::store<T, VW>(lj, e);
+                    s += e;
+                }
+                simd::store<T, VW>(sum + i0, s);
             }
         }
         // log p(x_i) = m_i + log(sum); responsibilities r_ik = e_ik / sum

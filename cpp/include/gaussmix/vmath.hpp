@@ -20,6 +20,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
+
+#include "simd.hpp"
 
 namespace gaussmix {
 namespace vmath {
@@ -150,6 +153,91 @@ inline float log_scalar(float x) {
     const float lm = f * f2 * p + 2.0f * f;
     const float y = e * ln2_hi + (lm + e * ln2_lo);
     return x == x ? y : x;
+}
+
+// exp over one vector of 64 bytes (8 doubles, 16 floats), by a shorter
+// route than exp_scalar: n = round(x 2^s / ln 2) with s = 3 (double) or 4
+// (float), x = (n >> s) ln 2 + (n & (2^s - 1)) ln 2 / 2^s + r, |r| <= ln 2 /
+// 2^(s+1), so exp(x) = 2^(n >> s) * 2^((n & (2^s-1)) / 2^s) * exp(r), with the
+// 2^s powers 2^(j/2^s) in one vector register (looked up by a lane
+// permutation, not a gather) and exp(r) by its Taylor polynomial of degree 8
+// (double: truncation < 2e-18 relative) or 3 (float: < 1e-8). 2^(n >> s) is
+// applied as two powers of two, so every finite result is a normal number or
+// zero. Inputs below -708.39 (float: -87.33) give 0, above 709.78 (88.72)
+// +inf; NaN gives NaN. Within 2 ulp of the exact value (checked against libm
+// in the tests).
+using vd8 = simd::vec<double, 8>;
+using vf16 = simd::vec<float, 16>;
+
+inline vd8 exp_vec(vd8 x) {
+    using vi = simd::vec<std::int64_t, 8>;
+    constexpr double lo = -708.39, hi = 709.78;
+    constexpr double k8_ln2 = 11.541560327111707;        // 8 / ln 2
+    constexpr double ln2_8_hi = 6.93147180369123816490e-01 / 8;  // exact in few bits
+    constexpr double ln2_8_lo = 1.90821492927058770002e-10 / 8;
+    constexpr double shifter = 6755399441055744.0;  // 1.5 * 2^52
+    const vd8 tab = {1.0, 1.0905077326652577, 1.189207115002721, 1.2968395546510096,
+                     1.4142135623730951, 1.5422108254079407, 1.681792830507429, 1.8340080864093424};
+    vd8 xc = x > hi ? hi : x;  // NaN stays NaN
+    xc = xc < lo ? lo : xc;
+    const vd8 t = xc * k8_ln2 + shifter;
+    const vd8 n = t - shifter;
+    const vd8 r = (xc - n * ln2_8_hi) - n * ln2_8_lo;
+    vd8 p = r * (1.0 / 40320.0) + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    vi ni;
+    std::memcpy(&ni, &t, sizeof ni);
+    ni -= static_cast<std::int64_t>(0x4338000000000000LL);  // the bits of the shifter: n as an integer
+    const vi j = ni & 7;
+    const vi m = ni >> 3;  // floor(n / 8), in [-1022, 1024]
+    const vi m1 = m >> 1;
+    const vi b1 = (m1 + 1023) << 52, b2 = (m - m1 + 1023) << 52;
+    vd8 s1, s2;
+    std::memcpy(&s1, &b1, sizeof s1);
+    std::memcpy(&s2, &b2, sizeof s2);
+    vd8 y = __builtin_shuffle(tab, j) * p * s1 * s2;
+    y = x < lo ? 0.0 : y;
+    return x > hi ? std::numeric_limits<double>::infinity() : y;
+}
+
+inline vf16 exp_vec(vf16 x) {
+    using vi = simd::vec<std::int32_t, 16>;
+    constexpr float lo = -87.33f, hi = 88.72f;
+    constexpr float k16_ln2 = 23.083120654223414f;  // 16 / ln 2
+    constexpr float ln2_16_hi = 0.693359375f / 16;
+    constexpr float ln2_16_lo = -2.12194440e-4f / 16;
+    constexpr float shifter = 12582912.0f;  // 1.5 * 2^23
+    const vf16 tab = {1.0f, 1.0442737824274138f, 1.0905077326652577f, 1.1387886347566916f,
+                      1.189207115002721f, 1.241857812073484f, 1.2968395546510096f, 1.3542555469368927f,
+                      1.4142135623730951f, 1.4768261459394993f, 1.5422108254079407f, 1.6104903319492543f,
+                      1.681792830507429f, 1.7562521603732995f, 1.8340080864093424f, 1.9152065613971474f};
+    vf16 xc = x > hi ? hi : x;
+    xc = xc < lo ? lo : xc;
+    const vf16 t = xc * k16_ln2 + shifter;
+    const vf16 n = t - shifter;
+    const vf16 r = (xc - n * ln2_16_hi) - n * ln2_16_lo;
+    vf16 p = r * (1.0f / 6.0f) + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    vi ni;
+    std::memcpy(&ni, &t, sizeof ni);
+    ni -= static_cast<std::int32_t>(0x4b400000);
+    const vi j = ni & 15;
+    const vi m = ni >> 4;  // in [-126, 128]
+    const vi m1 = m >> 1;
+    const vi b1 = (m1 + 127) << 23, b2 = (m - m1 + 127) << 23;
+    vf16 s1, s2;
+    std::memcpy(&s1, &b1, sizeof s1);
+    std::memcpy(&s2, &b2, sizeof s2);
+    vf16 y = __builtin_shuffle(tab, j) * p * s1 * s2;
+    y = x < lo ? 0.0f : y;
+    return x > hi ? std::numeric_limits<float>::infinity() : y;
 }
 
 // y[i] = exp(x[i]) for i < n; x and y may alias.
