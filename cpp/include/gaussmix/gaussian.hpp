@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "parallel.hpp"
+#include "simd.hpp"
 
 namespace gaussmix {
 
@@ -231,44 +232,45 @@ inline void maha_full_fixed(const T* __restrict xt, const T* __restrict mu, cons
 
 // The same for run-time D, in register tiles of 8 output columns x W samples:
 // for each row l of U, W samples of column l of diff are loaded once and feed
-// 8 fused multiply-adds. Reads up to nb rounded up to W (ld is a multiple of
-// 16, and lanes past nb are never used).
+// up to 8 fused multiply-adds (the rows above a tile's columns densely, the
+// triangle beside its diagonal without its zeros). Reads up to nb rounded up
+// to W (ld is a multiple of 16, and lanes past nb are never used).
 template <class T>
 inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __restrict maha, index_t d,
                           index_t ld, index_t nb) {
-    constexpr index_t W = 64 / sizeof(T);  // one 512-bit vector
-    constexpr index_t Q = 8;
-#pragma omp simd
-    for (index_t i = 0; i < nb; ++i) maha[i] = T(0);
+    constexpr int W = 64 / sizeof(T);  // one 512-bit vector
+    using V = simd::vec<T, W>;
+    constexpr int Q = 8;
     for (index_t i0 = 0; i0 < nb; i0 += W) {
-        T* __restrict mo = maha + i0;
-        index_t j0 = 0;
-        for (; j0 < d; j0 += Q) {
+        V out = {};
+        for (index_t j0 = 0; j0 < d; j0 += Q) {
             const index_t nq = std::min<index_t>(Q, d - j0);
-            const index_t lmax = j0 + nq;
-            T a[Q][W] = {};
-            for (index_t l = 0; l < lmax; ++l) {
-                const T* __restrict dl = diff + l * ld + i0;
-                const T* __restrict ur = u + l * d + j0;
-                if (nq == Q) {
-                    for (index_t q = 0; q < Q; ++q) {
-                        const T uq = ur[q];
-#pragma omp simd
-                        for (index_t t = 0; t < W; ++t) a[q][t] += dl[t] * uq;
-                    }
-                } else {
-                    for (index_t q = 0; q < nq; ++q) {
-                        const T uq = ur[q];
-#pragma omp simd
-                        for (index_t t = 0; t < W; ++t) a[q][t] += dl[t] * uq;
-                    }
+            V a[Q] = {};
+            if (nq == Q) {
+                for (index_t l = 0; l < j0; ++l) {
+                    const V dl = simd::load<T, W>(diff + l * ld + i0);
+                    const T* __restrict ur = u + l * d + j0;
+#pragma GCC unroll 8
+                    for (int q = 0; q < Q; ++q) a[q] += dl * ur[q];
+                }
+#pragma GCC unroll 8
+                for (int r = 0; r < Q; ++r) {
+                    const V dl = simd::load<T, W>(diff + (j0 + r) * ld + i0);
+                    const T* __restrict ur = u + (j0 + r) * d + j0;
+#pragma GCC unroll 8
+                    for (int q = r; q < Q; ++q) a[q] += dl * ur[q];
+                }
+            } else {
+                for (index_t l = 0; l < j0 + nq; ++l) {
+                    const V dl = simd::load<T, W>(diff + l * ld + i0);
+                    const T* __restrict ur = u + l * d + j0;
+                    for (index_t q = std::max<index_t>(0, l - j0); q < nq; ++q) a[q] += dl * ur[q];
                 }
             }
-            for (index_t q = 0; q < Q; ++q) {
-#pragma omp simd
-                for (index_t t = 0; t < W; ++t) mo[t] += a[q][t] * a[q][t];
-            }
+#pragma GCC unroll 8
+            for (int q = 0; q < Q; ++q) out += a[q] * a[q];
         }
+        simd::store<T, W>(maha + i0, out);
     }
 }
 

@@ -45,6 +45,10 @@ inline Kernel kernel_from_string(const std::string& s) {
 namespace detail {
 
 constexpr index_t kKdeTile = 1024;  // training points per tile
+// Coordinates up to this size (and isotropic scales s with s^2 in
+// [1e-30, 1e30]) take the isotropic path, d^2 = s^2 sum_l (x_l - q_l)^2:
+// there e^2 <= 4e100 and e^2 s^2 <= 4e130 stay far from overflow.
+constexpr double kIsoRange = 1e50;
 
 // Whitened training set, feature-major (D x n_pad), and weights cast to T.
 // Points are centred on the training mean before whitening, so that data far
@@ -61,6 +65,7 @@ template <class T>
 struct WhitenedSet {
     index_t n = 0, d = 0, ld = 0;
     bool diagonal = false;
+    bool isotropic = false;      // diagonal with one scale: d^2 = s^2 sum_l (x_l - q_l)^2
     std::vector<double> center;  // d
     std::vector<double> qu;      // d x d: what queries are multiplied by (U, or I when diagonal)
     std::vector<T> scale;        // d: the diagonal of U (diagonal case)
@@ -105,6 +110,12 @@ WhitenedSet<T> whiten_set(const DataView<T>& X, const double* u, int n_threads) 
             ws.scale[l] = static_cast<T>(u[l * X.d + l]);
             ws.qu[l * X.d + l] = 1.0;
         }
+        // One scale applied after summing squares: only where neither e^2 nor
+        // s^2 can overflow, or lose digits, where (e s)^2 would not (points
+        // and queries within kIsoRange, see kde_rows).
+        const double s0 = static_cast<double>(ws.scale[0]);
+        ws.isotropic = std::all_of(ws.scale.begin(), ws.scale.end(), [&](T v) { return v == ws.scale[0]; }) &&
+                       s0 * s0 >= 1e-30 && s0 * s0 <= 1e30;
     }
     u = ws.qu.data();
     ws.x.assign(ws.d * ws.ld, T(0));
@@ -112,6 +123,10 @@ WhitenedSet<T> whiten_set(const DataView<T>& X, const double* u, int n_threads) 
         ws.w.assign(ws.ld, T(0));
         for (index_t i = 0; i < X.n; ++i) ws.w[i] = static_cast<T>(X.weights[i]);
     }
+    if (ws.isotropic)
+        for (index_t i = 0; i < X.n && ws.isotropic; ++i)
+            for (index_t l = 0; l < X.d; ++l)
+                if (!(std::abs(static_cast<double>(X.row(i)[l])) <= kIsoRange)) ws.isotropic = false;
     const Partition part = make_partition(X.n, 4096, 64);
     parallel_for(part.n_chunks, threads_for(static_cast<double>(X.n * X.d * X.d), n_threads), [&](index_t c) {
         std::vector<double> y(X.d);
@@ -134,6 +149,90 @@ inline T compact_kernel(Kernel k, T d2) {
         case Kernel::cosine: return in ? static_cast<T>(std::cos(1.5707963267948966 * std::sqrt(static_cast<double>(d2)))) : T(0);
         default: return T(0);
     }
+}
+
+// The log-domain kernels (gaussian, exponential) over one tile of nt <= kKdeTile
+// training points starting at t0, for QB whitened queries qw (QB x D): the
+// log-kernel values go to v (QB x kKdeTile) and their maximum, per query, to
+// tmax, in one pass over the tile; a zero-weight point and the lanes past nt
+// get -inf. Distances are summed QB queries at a time so each training
+// vector loaded feeds QB accumulators in registers.
+template <class T, int QB, bool ISO>
+inline void log_kernel_tile(const WhitenedSet<T>& tr, const T* qw, bool gaussian, index_t t0, index_t nt,
+                            T* __restrict v, T* tmax) {
+    constexpr int W = 64 / sizeof(T);
+    using V = simd::vec<T, W>;
+    constexpr T neg_inf = -std::numeric_limits<T>::infinity();
+    const index_t D = tr.d, ld = tr.ld;
+    const T s2 = ISO ? tr.scale[0] * tr.scale[0] : T(1);
+    const bool weighted = !tr.w.empty();
+    V vmax[QB];
+    for (int q = 0; q < QB; ++q) vmax[q] = simd::splat<T, W>(neg_inf);
+    V lane;
+    for (int t = 0; t < W; ++t) lane[t] = static_cast<T>(t);
+    for (index_t i0 = 0; i0 < nt; i0 += W) {
+        V acc[QB] = {};
+        for (index_t l = 0; l < D; ++l) {
+            const V xv = simd::load<T, W>(tr.x.data() + l * ld + t0 + i0);
+            const T sl = (ISO || !tr.diagonal) ? T(1) : tr.scale[l];
+#pragma GCC unroll 4
+            for (int q = 0; q < QB; ++q) {
+                if (ISO || !tr.diagonal) {
+                    const V e = xv - qw[q * D + l];
+                    acc[q] += e * e;
+                } else {
+                    const V e = (xv - qw[q * D + l]) * sl;
+                    acc[q] += e * e;
+                }
+            }
+        }
+        auto keep = lane < static_cast<T>(nt - i0);  // lanes inside the tile
+        if (weighted) keep &= simd::load<T, W>(tr.w.data() + t0 + i0) > T(0);
+#pragma GCC unroll 4
+        for (int q = 0; q < QB; ++q) {
+            V val;
+            if (gaussian) {
+                val = (ISO ? acc[q] * s2 : acc[q]) * T(-0.5);
+            } else {
+                for (int t = 0; t < W; ++t) val[t] = -std::sqrt(ISO ? acc[q][t] * s2 : acc[q][t]);
+            }
+            val = keep ? val : neg_inf;
+            vmax[q] = vmax[q] > val ? vmax[q] : val;
+            simd::store<T, W>(v + q * kKdeTile + i0, val);
+        }
+    }
+    for (int q = 0; q < QB; ++q) {
+        T m = vmax[q][0];
+        for (int t = 1; t < W; ++t) m = vmax[q][t] > m ? vmax[q][t] : m;
+        tmax[q] = m;
+    }
+}
+
+// sum_i w_i exp(v_i - m) over [0, n) rounded up to whole vectors (v is -inf
+// past n), in T, lanes summed in order.
+template <class T>
+inline T exp_sum(const T* __restrict v, const T* __restrict w, index_t n, T m) {
+    constexpr int W = 64 / sizeof(T);
+    using V = simd::vec<T, W>;
+    V s = {}, s2 = {};  // two chains: even and odd vectors
+    index_t i = 0;
+    if (w) {
+        for (; i + W < n; i += 2 * W) {
+            s += simd::load<T, W>(w + i) * vmath::exp_vec(simd::load<T, W>(v + i) - m);
+            s2 += simd::load<T, W>(w + i + W) * vmath::exp_vec(simd::load<T, W>(v + i + W) - m);
+        }
+        if (i < n) s += simd::load<T, W>(w + i) * vmath::exp_vec(simd::load<T, W>(v + i) - m);
+    } else {
+        for (; i + W < n; i += 2 * W) {
+            s += vmath::exp_vec(simd::load<T, W>(v + i) - m);
+            s2 += vmath::exp_vec(simd::load<T, W>(v + i + W) - m);
+        }
+        if (i < n) s += vmath::exp_vec(simd::load<T, W>(v + i) - m);
+    }
+    s += s2;
+    T t = s[0];
+    for (int k = 1; k < W; ++k) t += s[k];
+    return t;
 }
 
 // S(q) for queries [q0, q1) (rows of Q, not yet whitened). self_offset >= 0
@@ -160,6 +259,8 @@ GAUSSMIX_MULTIVERSION void kde_rows(const WhitenedSet<T>& tr, const DataView<T>&
             whiten_row(Q.row(j0 + (q < nq ? q : 0)), tr.center.data(), tr.qu.data(), D, qd.data());
             for (index_t l = 0; l < D; ++l) qw[q * D + l] = static_cast<T>(qd[l]);
         }
+        bool iso = tr.isotropic;
+        for (index_t q = 0; q < QB * D; ++q) iso = iso && std::abs(static_cast<double>(qw[q])) <= kIsoRange;
         double m[QB], s[QB];
         for (index_t q = 0; q < QB; ++q) {
             m[q] = -std::numeric_limits<double>::infinity();  // running max (log domain)
@@ -167,6 +268,31 @@ GAUSSMIX_MULTIVERSION void kde_rows(const WhitenedSet<T>& tr, const DataView<T>&
         }
         for (index_t t0 = 0; t0 < N; t0 += kKdeTile) {
             const index_t nt = std::min(kKdeTile, N - t0);
+            const T* __restrict wt = weighted ? tr.w.data() + t0 : nullptr;
+            if (log_domain) {
+                T tmax[QB];
+                if (iso)
+                    log_kernel_tile<T, QB, true>(tr, qw.data(), kernel == Kernel::gaussian, t0, nt, v.data(), tmax);
+                else
+                    log_kernel_tile<T, QB, false>(tr, qw.data(), kernel == Kernel::gaussian, t0, nt, v.data(), tmax);
+                for (index_t q = 0; q < nq; ++q) {
+                    const index_t j = j0 + q;
+                    T* __restrict vb = v.data() + q * kKdeTile;
+                    if (exclude_self && j >= t0 && j < t0 + nt) {
+                        vb[j - t0] = neg_inf;
+                        T mq = neg_inf;
+                        for (index_t i = 0; i < nt; ++i) mq = vb[i] > mq ? vb[i] : mq;
+                        tmax[q] = mq;
+                    }
+                    if (tmax[q] == neg_inf) continue;
+                    if (static_cast<double>(tmax[q]) > m[q]) {
+                        s[q] *= std::exp(m[q] - static_cast<double>(tmax[q]));
+                        m[q] = static_cast<double>(tmax[q]);
+                    }
+                    s[q] += static_cast<double>(exp_sum(vb, wt, nt, static_cast<T>(m[q])));
+                }
+                continue;
+            }
             // squared whitened distances of the QB queries to the tile
             for (index_t i0 = 0; i0 < nt; i0 += W) {
                 T acc[QB][W] = {};
@@ -191,58 +317,23 @@ GAUSSMIX_MULTIVERSION void kde_rows(const WhitenedSet<T>& tr, const DataView<T>&
                     for (index_t t = 0; t < W; ++t) vq[t] = acc[q][t];
                 }
             }
-            const T* __restrict wt = weighted ? tr.w.data() + t0 : nullptr;
             for (index_t q = 0; q < nq; ++q) {
                 const index_t j = j0 + q;
                 T* __restrict vb = v.data() + q * kKdeTile;
                 const bool has_self = exclude_self && j >= t0 && j < t0 + nt;
-                if (log_domain) {
-                    if (kernel == Kernel::gaussian) {
-#pragma omp simd
-                        for (index_t i = 0; i < nt; ++i) vb[i] = T(-0.5) * vb[i];
-                    } else {
-#pragma omp simd
-                        for (index_t i = 0; i < nt; ++i) vb[i] = -std::sqrt(vb[i]);
-                    }
-                    if (has_self) vb[j - t0] = neg_inf;
-                    if (wt) {
-                        // points of zero weight must not set the running maximum
-#pragma omp simd
-                        for (index_t i = 0; i < nt; ++i) vb[i] = wt[i] > T(0) ? vb[i] : neg_inf;
-                    }
-                    T tmax = neg_inf;
-#pragma omp simd reduction(max : tmax)
-                    for (index_t i = 0; i < nt; ++i) tmax = vb[i] > tmax ? vb[i] : tmax;
-                    if (tmax == neg_inf) continue;
-                    if (static_cast<double>(tmax) > m[q]) {
-                        s[q] *= std::exp(m[q] - static_cast<double>(tmax));
-                        m[q] = static_cast<double>(tmax);
-                    }
-                    const T mt = static_cast<T>(m[q]);
-                    T ts = T(0);
-                    if (wt) {
+                if (has_self) vb[j - t0] = T(2);  // outside the support
+                T ts = T(0);
+                if (kernel == Kernel::tophat || kernel == Kernel::epanechnikov) {
+                    const bool epa = kernel == Kernel::epanechnikov;
 #pragma omp simd reduction(+ : ts)
-                        for (index_t i = 0; i < nt; ++i) ts += wt[i] * vmath::exp_scalar(static_cast<T>(vb[i] - mt));
-                    } else {
-#pragma omp simd reduction(+ : ts)
-                        for (index_t i = 0; i < nt; ++i) ts += vmath::exp_scalar(static_cast<T>(vb[i] - mt));
+                    for (index_t i = 0; i < nt; ++i) {
+                        const T k = vb[i] < T(1) ? (epa ? T(1) - vb[i] : T(1)) : T(0);
+                        ts += (wt ? wt[i] : T(1)) * k;
                     }
-                    s[q] += static_cast<double>(ts);
                 } else {
-                    if (has_self) vb[j - t0] = T(2);  // outside the support
-                    T ts = T(0);
-                    if (kernel == Kernel::tophat || kernel == Kernel::epanechnikov) {
-                        const bool epa = kernel == Kernel::epanechnikov;
-#pragma omp simd reduction(+ : ts)
-                        for (index_t i = 0; i < nt; ++i) {
-                            const T k = vb[i] < T(1) ? (epa ? T(1) - vb[i] : T(1)) : T(0);
-                            ts += (wt ? wt[i] : T(1)) * k;
-                        }
-                    } else {
-                        for (index_t i = 0; i < nt; ++i) ts += (wt ? wt[i] : T(1)) * compact_kernel(kernel, vb[i]);
-                    }
-                    s[q] += static_cast<double>(ts);
+                    for (index_t i = 0; i < nt; ++i) ts += (wt ? wt[i] : T(1)) * compact_kernel(kernel, vb[i]);
                 }
+                s[q] += static_cast<double>(ts);
             }
         }
         for (index_t q = 0; q < nq; ++q)
