@@ -25,6 +25,7 @@ from ._validation import (
     effective_n_threads,
     is_dask_collection as _is_dask_collection,
     validate,
+    validate_params,
 )
 
 _TREES = {"kd_tree": KDTree, "ball_tree": BallTree}
@@ -246,7 +247,7 @@ class KernelDensity(BaseEstimator):
         self : object
             The fitted estimator.
         """
-        self._validate_params()
+        validate_params(self)
         self._check_algorithm()
         X = validate(self, X, order="C", dtype=np.float64)
         n, d = X.shape

@@ -19,6 +19,7 @@ from ._validation import (
     check_sample_weight,
     effective_n_threads,
     aligned,
+    validate_params,
     is_dask_collection as _is_dask_collection,
     validate,
 )
@@ -55,7 +56,7 @@ def _check_weights(weights, n_components):
             % (np.max(weights), np.min(weights))
         )
     atol = 1e-6 if weights.dtype == np.float32 else 1e-8
-    if not np.allclose(np.abs(1.0 - np.sum(weights)), 0.0, atol=atol):
+    if not np.abs(1.0 - np.sum(weights)) <= atol:  # np.allclose(|1 - sum|, 0, atol)
         raise ValueError(
             "The parameter 'weights' should be normalized, but got sum(weights) = %.5f"
             % np.sum(weights)
@@ -86,7 +87,8 @@ def _check_precisions(precisions, covariance_type, n_components, n_features):
     )
     if covariance_type in ("full", "tied"):
         mats = precisions.reshape(-1, n_features, n_features)
-        symmetric = np.all(np.isclose(mats, np.swapaxes(mats, 1, 2)))
+        transposed = np.swapaxes(mats, 1, 2)  # np.isclose's test, default tolerances
+        symmetric = np.all(np.abs(mats - transposed) <= 1e-8 + 1e-5 * np.abs(transposed))
         if not symmetric or np.any(np.linalg.eigvalsh(mats) <= 0.0):
             raise ValueError(
                 "'%s precision' should be symmetric, positive-definite"
@@ -328,7 +330,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _fit(self, X, sample_weight):
         """Fit on X; returns the validated in-memory X, or None when X was streamed."""
-        self._validate_params()
+        validate_params(self)
         if _is_dask_collection(X):
             from .dask import fit_dask
 
@@ -497,7 +499,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self : object
             The fitted mixture.
         """
-        self._validate_params()
+        validate_params(self)
         self._fit_source(_streaming.ChunkSource(chunks), init_size)
         return self
 
@@ -596,7 +598,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self : object
             The updated mixture.
         """
-        self._validate_params()
+        validate_params(self)
         first = not hasattr(self, "converged_")
         X = validate(
             self, X, dtype=_FLOAT_DTYPES, order="C", reset=first,

@@ -4,6 +4,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import make_constraint
 from sklearn.utils.validation import validate_data
 
 from . import _core
@@ -15,7 +16,26 @@ def validate(estimator, X, **kwargs):
     Its finiteness check sums the array first; +inf and -inf in one array make
     that sum NaN with a RuntimeWarning before the clear ValueError is raised.
     The error is kept, the warning is not.
+
+    An ndarray that every check passes unchanged (see ``_passes_as_is``)
+    skips scikit-learn's machinery, whose fixed cost dominates small fits;
+    the estimator's ``n_features_in_`` / ``feature_names_in_`` are kept as
+    ``validate_data`` keeps them. Anything else, and every input that fails a
+    check, goes through ``validate_data`` and gets its errors and warnings.
     """
+    reset = kwargs.get("reset", True)
+    checks = {k: v for k, v in kwargs.items() if k != "reset"}
+    if _passes_as_is(X, **checks):
+        n_features = X.shape[1]
+        if reset:
+            estimator.n_features_in_ = n_features
+            if hasattr(estimator, "feature_names_in_"):
+                del estimator.feature_names_in_
+            return X
+        if getattr(estimator, "n_features_in_", None) == n_features and not hasattr(
+            estimator, "feature_names_in_"
+        ):
+            return X
     with np.errstate(invalid="ignore", over="ignore"):
         out = validate_data(estimator, X, **kwargs)
     if isinstance(out, tuple):
@@ -23,10 +43,78 @@ def validate(estimator, X, **kwargs):
     return aligned(out)
 
 
+# Each estimator class's _parameter_constraints as constraint objects, made once.
+_COMPILED_CONSTRAINTS = {}
+
+
+def validate_params(estimator):
+    """scikit-learn's ``_validate_params``, with its cost paid only on failure.
+
+    Every parameter that has constraints is checked against them with
+    scikit-learn's own constraint objects (built once per class, where
+    ``_validate_params`` builds them, and reads the parameters through
+    ``inspect``, on every call). If one fails, ``_validate_params`` runs and
+    raises its error.
+    """
+    cls = type(estimator)
+    compiled = _COMPILED_CONSTRAINTS.get(cls)
+    if compiled is None:
+        compiled = {
+            name: [make_constraint(c) for c in constraints]
+            for name, constraints in cls._parameter_constraints.items()
+            if constraints != "no_validation"
+        }
+        _COMPILED_CONSTRAINTS[cls] = compiled
+    for name, constraints in compiled.items():
+        value = getattr(estimator, name)
+        if not any(c.is_satisfied_by(value) for c in constraints):
+            estimator._validate_params()
+            return
+
+
 def check_float_array(X, **kwargs):
     """``check_array`` without its floating-point warnings (see ``validate``)."""
+    if _passes_as_is(X, **{k: v for k, v in kwargs.items() if k != "input_name"}):
+        return X
     with np.errstate(invalid="ignore", over="ignore"):
         return aligned(check_array(X, **kwargs))
+
+
+def _passes_as_is(
+    X,
+    *,
+    dtype=None,
+    order=None,
+    ensure_2d=True,
+    allow_nd=False,
+    ensure_min_samples=1,
+    copy=False,
+    **other,
+):
+    """True when ``check_array(X, ...)`` would return X itself, with no error
+    or warning: a plain aligned ndarray of an accepted float dtype, in the
+    requested order, of an accepted shape, all finite (checked as
+    scikit-learn does, by its sum, with the detailed check left to it when
+    the sum is not finite). False for anything else, including options this
+    check does not know.
+    """
+    if other or copy or dtype is None or type(X) is not np.ndarray:
+        return False
+    accepted = dtype if isinstance(dtype, (list, tuple)) else (dtype,)
+    if not all(d in (np.float64, np.float32) for d in accepted):
+        return False
+    if X.dtype not in accepted or X.dtype.kind != "f" or not X.flags.aligned:
+        return False
+    if order == "C" and not X.flags.c_contiguous:
+        return False
+    if order not in (None, "C"):
+        return False
+    if X.ndim == 0 or (ensure_2d and X.ndim != 2) or (X.ndim >= 3 and not allow_nd):
+        return False
+    if X.shape[0] < max(ensure_min_samples, 1) or (X.ndim == 2 and X.shape[1] < 1) or X.size == 0:
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(X.sum()))
 
 
 def aligned(a, dtype=None):

@@ -37,7 +37,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     ) from err
 
 from . import _streaming
-from ._validation import aligned
+from ._validation import aligned, validate_params
 
 __all__ = ["fit_dask", "per_sample_dask", "kde_score_samples_dask", "from_npy"]
 
@@ -168,7 +168,7 @@ class DaskSource:
 
 def fit_dask(estimator, X, sample_weight=None, init_size=None):
     """Fit a GaussianMixture on a dask array (what ``estimator.fit(X)`` calls)."""
-    estimator._validate_params()
+    validate_params(estimator)
     estimator._fit_source(DaskSource(X, sample_weight), init_size)
     return estimator
 
