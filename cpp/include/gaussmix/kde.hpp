@@ -165,6 +165,7 @@ inline void log_kernel_tile(const WhitenedSet<T>& tr, const T* qw, bool gaussian
     constexpr T neg_inf = -std::numeric_limits<T>::infinity();
     const index_t D = tr.d, ld = tr.ld;
     const T s2 = ISO ? tr.scale[0] * tr.scale[0] : T(1);
+    const T half_s2 = T(-0.5) * s2;  // gaussian: log k = -s^2 sum e^2 / 2
     const bool weighted = !tr.w.empty();
     V vmax[QB];
     for (int q = 0; q < QB; ++q) vmax[q] = simd::splat<T, W>(neg_inf);
@@ -192,7 +193,7 @@ inline void log_kernel_tile(const WhitenedSet<T>& tr, const T* qw, bool gaussian
         for (int q = 0; q < QB; ++q) {
             V val;
             if (gaussian) {
-                val = (ISO ? acc[q] * s2 : acc[q]) * T(-0.5);
+                val = acc[q] * half_s2;
             } else {
                 for (int t = 0; t < W; ++t) val[t] = -std::sqrt(ISO ? acc[q][t] * s2 : acc[q][t]);
             }
