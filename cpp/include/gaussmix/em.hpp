@@ -60,7 +60,7 @@ template <class T>
 struct Workspace {
     index_t ld = 0;
     std::vector<T> xt, diff, logp, mx, sum;
-    std::vector<double> diffd, z, rw, w;
+    std::vector<double> diffd, z, rw, w, winv;
     std::vector<unsigned char> far;
 
     Workspace(index_t d, index_t k, index_t ld_) : ld(ld_) {
@@ -73,6 +73,7 @@ struct Workspace {
         z.resize(d * ld);
         rw.resize(ld);
         w.resize(ld);
+        winv.resize(ld);
         far.resize(ld);
     }
 };
@@ -446,21 +447,30 @@ GAUSSMIX_MULTIVERSION void e_step_rows(const DataView<T>& X, const Model<T>& mod
         if (!out.resp && !st) continue;
 #pragma omp simd
         for (index_t i = 0; i < nb; ++i) sum[i] = T(1) / sum[i];
-        for (index_t j = 0; j < K; ++j) {
-            T* __restrict lj = lp + j * ld;
-#pragma omp simd
-            for (index_t i = 0; i < nb; ++i) lj[i] *= sum[i];
-        }
         if (out.resp) {
+            for (index_t j = 0; j < K; ++j) {
+                T* __restrict lj = lp + j * ld;
+#pragma omp simd
+                for (index_t i = 0; i < nb; ++i) lj[i] *= sum[i];
+            }
             T* r = out.resp + b0 * K;
             for (index_t i = 0; i < nb; ++i)
                 for (index_t j = 0; j < K; ++j) r[i * K + j] = lp[j * ld + i];
         }
         if (!st) continue;
+        // w_i r_ik: w_i times the responsibilities normalised above, or, in
+        // the fit, (w_i / sum_i) e_ik without a normalising pass.
+        double* __restrict ws_i = ws.winv.data();
+        if (out.resp) {
+            std::copy(w, w + nb, ws_i);
+        } else {
+#pragma omp simd
+            for (index_t i = 0; i < nb; ++i) ws_i[i] = w[i] * static_cast<double>(sum[i]);
+        }
         for (index_t j = 0; j < K; ++j) {
             const T* __restrict lj = lp + j * ld;
 #pragma omp simd
-            for (index_t i = 0; i < nb; ++i) rw[i] = w[i] * static_cast<double>(lj[i]);
+            for (index_t i = 0; i < nb; ++i) rw[i] = ws_i[i] * static_cast<double>(lj[i]);
             accumulate(*st, j, rw, ws, nb);
         }
     }
