@@ -49,14 +49,19 @@ KDEpy (NaiveKDE exact; TreeKDE; FFTKDE on a grid, D <= 2, read at the queries
 by linear interpolation), statsmodels (KDEUnivariate.evaluate exact and its
 FFT grid for D = 1, KDEMultivariate.pdf for D > 1). K4 (leave-one-out
 bandwidth selection): gaussmix.select_bandwidth against a numpy brute force
-over the same candidate bandwidths and statsmodels' KDEMultivariate, whose
-loo_likelihood is timed at full size on one bandwidth (scaled to the same
-candidates), and whose own bw='cv_ml' search (a per-axis bandwidth, Nelder-
-Mead) is run on a subset to count its likelihood evaluations and check its
-optimum, and scaled as that many full-size evaluations.
+over the same candidate bandwidths, and statsmodels' KDEMultivariate: its
+loo_likelihood is timed at full size on one bandwidth and scaled to the same
+candidates; its own bw='cv_ml' search (per-axis bandwidths, Nelder-Mead) runs
+on a subset to count its likelihood evaluations and check its optimum, and is
+scaled as that many full-size evaluations.
 
 The hardware bounds are estimates (see HW_BOUNDS below), scaled to the work
-of --quick sizes. "x bound" is gaussmix's time / the bound.
+of --quick sizes. "gaussmix / bound" is gaussmix's time over the bound, with
+the fraction of the bound reached.
+
+daal4py releases that predate the installed scikit-learn fail to import their
+scikit-learn patches (daal4py.sklearn); em_gmm does not need them, so they are
+left out (the machine section says so).
 
 --quick divides N (or the number of fits, or the KDE sizes) by 10 and times
 2 repeats: a smoke run of a minute or two. Absolute times on a shared machine
@@ -106,29 +111,31 @@ REG_COVAR = 1e-6  # scikit-learn's default reg_covar, which gaussmix and torchgm
 # library's cores. A short pause before each timed call lets them settle.
 PAUSE_SECONDS = 0.2
 
-# Hardware bounds. These are ESTIMATES, not measurements: the time the two
-# cores of the reference machine would need for the work no exact method can
-# avoid (exps at ~5e9/s, multiply-adds at ~6e10/s, memory at ~10 GB/s).
-# Mixtures: seconds per EM iteration (G5: per EM iteration of one fit).
-# Kernel densities: seconds for the whole workload.
+# Hardware bounds. These are ESTIMATES, not measurements: roughly the time two
+# cores of this machine would need for the work no exact method can avoid,
+# listed beside each. Mixtures: seconds per EM iteration (G5: per EM iteration
+# of one fit). Kernel densities: seconds for the whole workload.
 HW_BOUND_G1 = 3e-3  # N*K = 8e6 exps + 16 MB read (N x D doubles)
-HW_BOUND_G2 = 14e-3  # 3.2e6 exps + 2 * N*K*D(D+1)/2 = 8.7e8 multiply-adds (E-step triangular products, M-step outer products)
-HW_BOUND_G3 = 110e-3  # 2 * N*K*D(D+1)/2 = 6.7e9 multiply-adds (1.6e6 exps)
-HW_BOUND_G4 = 5e-3  # 1.6e7 exps + 3 * N*K*D = 3.8e8 multiply-adds + 64 MB read
-HW_BOUND_G5 = 1e-6  # N*K = 3e3 exps + 6e3 rows' worth of arithmetic, all in L1
+HW_BOUND_G2 = 14e-3  # 3.2e6 exps + 2 x N*K*D(D+1)/2 = 8.7e8 multiply-adds (E-step solves, M-step outer products)
+HW_BOUND_G3 = 110e-3  # 1.6e6 exps + 2 x N*K*D(D+1)/2 = 6.7e9 multiply-adds
+HW_BOUND_G4 = 5e-3  # 1.6e7 exps + 2 x N*K*D = 2.6e8 multiply-adds + 64 MB read
+HW_BOUND_G5 = 1e-6  # N*K = 3e3 exps on 16 kB of data in L1, per fit
 HW_BOUND_K1 = 2.0  # 1e5 queries x 1e5 points = 1e10 kernel exps
-HW_BOUND_K2 = 0.2  # 1e4 x 1e5 = 1e9 kernel exps
-HW_BOUND_K3 = 0.1  # 2e4 x 2e4 = 4e8 exps + 8e9 flops of D=10 distances
-HW_BOUND_K4 = 1.6  # ~10-20 leave-one-out passes x N^2 = 4e8 pairs each
+HW_BOUND_K2 = 0.2  # 1e4 queries x 1e5 points = 1e9 kernel exps
+HW_BOUND_K3 = 0.1  # 2e4 x 2e4 = 4e8 kernel exps + 8e9 flops of D=10 distances
+HW_BOUND_K4 = 1.6  # 10-20 leave-one-out likelihoods (search steps) x N^2 = 4e8 kernel exps each
 HW_BOUNDS = {
     "G1": HW_BOUND_G1, "G2": HW_BOUND_G2, "G3": HW_BOUND_G3, "G4": HW_BOUND_G4, "G5": HW_BOUND_G5,
     "K1": HW_BOUND_K1, "K2": HW_BOUND_K2, "K3": HW_BOUND_K3, "K4": HW_BOUND_K4,
 }
 
-# Grids of the binned KDE peers (points per axis) and the statsmodels cv_ml subset.
+# Grids of the binned KDE peers (points per axis).
 FFT_GRID_1D = 2**16
 FFT_GRID_2D = 1024
-QUERY_CHUNK = 64  # statsmodels' KDEUnivariate.evaluate builds an N x queries matrix
+# statsmodels' KDEUnivariate.evaluate builds an N x queries matrix: it is called on
+# one query at a time, the fastest here (its N-vectors stay in cache; 64 at a time
+# was 2-6x slower and erratic).
+QUERY_CHUNK = 1
 # KDEpy adds machine epsilon to every density it returns ("helps contour
 # plotting"); it is subtracted before the check (it is 5e-7 of a density of
 # 4e-10, as K3 has in its tails).
@@ -729,50 +736,73 @@ def kde_density_entries(case, n_jobs, peers):
                       lambda v: _exact(logpdf_agrees(v, case, "gaussian_kde", case.peer_check())), m, n, "queries",
                       "gaussmix gaussian_kde"),
     ]
-    sub = case.peer_check()
-    if "KDEpy" in peers:
-        from KDEpy import FFTKDE, NaiveKDE, TreeKDE
-
-        pts = (lambda A: A[:, 0]) if d == 1 else (lambda A: A)
-        naive = NaiveKDE(kernel="gaussian", bw=h).fit(pts(X))
-        tree = TreeKDE(kernel="gaussian", bw=h).fit(pts(X))
-        eps = KDEPY_OFFSET
-        entries += [
-            _subset_entry("KDEpy NaiveKDE", lambda: naive.evaluate(pts(Qm)), density_check(case, sub, True, eps),
-                          m, n, "queries", GM_KDE),
-            _subset_entry("KDEpy TreeKDE", lambda: tree.evaluate(pts(Qm)), density_check(case, sub, False, eps),
-                          m, n, "queries", GM_KDE),
-        ]
-        if d <= 2:
-            entries.append(KdeEntry(
-                f"KDEpy FFTKDE ({FFT_GRID_1D if d == 1 else FFT_GRID_2D} points/axis, interpolated)",
-                lambda: _fftkde_at(FFTKDE, X, Q, h), density_check(case, case.check, False, eps), n,
-                timed_on=all_q, counterpart=GM_KDE,
-            ))
-    if "statsmodels" in peers:
-        if d == 1:
-            from statsmodels.nonparametric.kde import KDEUnivariate
-
-            uni = KDEUnivariate(X[:, 0])
-            uni.fit(kernel="gau", bw=h, fft=False)
-            entries += [
-                _subset_entry("statsmodels KDEUnivariate.evaluate",
-                              lambda: _evaluate_in_chunks(uni.evaluate, Qm[:, 0]), density_check(case, sub, True),
-                              m, n, "queries", GM_KDE),
-                KdeEntry(f"statsmodels KDEUnivariate fft ({FFT_GRID_1D} points, interpolated)",
-                         lambda: _statsmodels_fft_at(KDEUnivariate, X[:, 0], Q[:, 0], h),
-                         density_check(case, case.check, False), n, timed_on=all_q, counterpart=GM_KDE),
-            ]
-        else:
-            from statsmodels.nonparametric.kernel_density import KDEMultivariate
-
-            with _quiet():
-                multi = KDEMultivariate(X, var_type="c" * d, bw=np.full(d, h))
-            entries.append(_subset_entry(
-                "statsmodels KDEMultivariate.pdf", lambda: multi.pdf(Qm), density_check(case, sub, True),
-                m, n, "queries", GM_KDE,
-            ))
+    for name, make in (("KDEpy", _kdepy_entries), ("statsmodels", _statsmodels_density_entries)):
+        if name in peers:
+            entries += _guarded(name, lambda: make(case, GM_KDE))
     return entries
+
+
+def _guarded(name, make):
+    """``make()``'s entries, or one entry that reports why they could not be set up."""
+    try:
+        return make()
+    except Exception as err:
+        note = f"error while setting up: {type(err).__name__}: {_first_lines(err)}"
+        return [KdeEntry(name, None, lambda _: ("fails", note), 1, timed_on="not run")]
+
+
+def _kdepy_entries(case, counterpart):
+    from KDEpy import FFTKDE, NaiveKDE, TreeKDE
+
+    w = case.workload
+    m, n, d = w.peer_count(), w.n_query, case.X.shape[1]
+    X, Q, Qm, h, sub = case.X, case.Q, case.peer_queries(), case.h, case.peer_check()
+    pts = (lambda A: A[:, 0]) if d == 1 else (lambda A: A)
+    naive = NaiveKDE(kernel="gaussian", bw=h).fit(pts(X))
+    tree = TreeKDE(kernel="gaussian", bw=h).fit(pts(X))
+    eps = KDEPY_OFFSET
+    entries = [
+        _subset_entry("KDEpy NaiveKDE", lambda: naive.evaluate(pts(Qm)), density_check(case, sub, True, eps),
+                      m, n, "queries", counterpart),
+        _subset_entry("KDEpy TreeKDE", lambda: tree.evaluate(pts(Qm)), density_check(case, sub, False, eps),
+                      m, n, "queries", counterpart),
+    ]
+    if d <= 2:
+        entries.append(KdeEntry(
+            f"KDEpy FFTKDE ({FFT_GRID_1D if d == 1 else FFT_GRID_2D} points/axis, interpolated)",
+            lambda: _fftkde_at(FFTKDE, X, Q, h), density_check(case, case.check, False, eps), n,
+            timed_on=f"all {n:,} queries", counterpart=counterpart,
+        ))
+    return entries
+
+
+def _statsmodels_density_entries(case, counterpart):
+    w = case.workload
+    m, n, d = w.peer_count(), w.n_query, case.X.shape[1]
+    X, Q, Qm, h, sub = case.X, case.Q, case.peer_queries(), case.h, case.peer_check()
+    if d == 1:
+        from statsmodels.nonparametric.kde import KDEUnivariate
+
+        uni = KDEUnivariate(X[:, 0])
+        with _quiet():
+            uni.fit(kernel="gau", bw=h, fft=False, gridsize=64)  # its grid is N x gridsize; evaluate() is used
+        return [
+            _subset_entry("statsmodels KDEUnivariate.evaluate",
+                          lambda: _evaluate_in_chunks(uni.evaluate, Qm[:, 0]), density_check(case, sub, True),
+                          m, n, "queries", counterpart),
+            KdeEntry(f"statsmodels KDEUnivariate fft ({FFT_GRID_1D} points, interpolated)",
+                     lambda: _statsmodels_fft_at(KDEUnivariate, X[:, 0], Q[:, 0], h),
+                     density_check(case, case.check, False), n, timed_on=f"all {n:,} queries",
+                     counterpart=counterpart),
+        ]
+    from statsmodels.nonparametric.kernel_density import KDEMultivariate
+
+    with _quiet():
+        multi = KDEMultivariate(X, var_type="c" * d, bw=np.full(d, h))
+    return [_subset_entry(
+        "statsmodels KDEMultivariate.pdf", lambda: multi.pdf(Qm), density_check(case, sub, True),
+        m, n, "queries", counterpart,
+    )]
 
 
 def _fftkde_at(FFTKDE, X, Q, h):
@@ -822,7 +852,7 @@ def kde_cv_entries(case, n_jobs, peers):
                       lambda: numpy_loo_terms(X, rows, candidates), check_numpy, m, n, "rows", GM),
     ]
     if "statsmodels" in peers:
-        entries += statsmodels_cv_entries(X, h_ref, candidates, m, GM)
+        entries += _guarded("statsmodels", lambda: statsmodels_cv_entries(X, h_ref, candidates, m, GM))
     return entries
 
 
@@ -883,7 +913,7 @@ def statsmodels_cv_entries(X, h_ref, candidates, m, counterpart):
 
     loo_label = f"statsmodels KDEMultivariate.loo_likelihood ({len(candidates)} bandwidths)"
     entries = [KdeEntry(
-        loo_label, lambda: full.loo_likelihood(at_ref, np.log), check_likelihood, n, scale=len(candidates),
+        loo_label, lambda: _quietly(full.loo_likelihood, at_ref, np.log), check_likelihood, n, scale=len(candidates),
         timed_on=f"1 full-size evaluation x {len(candidates)}", counterpart=counterpart,
     )]
     label = f"statsmodels KDEMultivariate bw='cv_ml' ({n_eval} evaluations, per-axis bw)"
