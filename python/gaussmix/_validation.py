@@ -57,19 +57,43 @@ def validate_params(estimator):
     raises its error.
     """
     cls = type(estimator)
-    compiled = _COMPILED_CONSTRAINTS.get(cls)
-    if compiled is None:
+    entry = _COMPILED_CONSTRAINTS.get(cls)
+    if entry is None:
         compiled = {
             name: [make_constraint(c) for c in constraints]
             for name, constraints in cls._parameter_constraints.items()
             if constraints != "no_validation"
         }
-        _COMPILED_CONSTRAINTS[cls] = compiled
+        entry = _COMPILED_CONSTRAINTS[cls] = (compiled, set())
+    compiled, seen = entry
     for name, constraints in compiled.items():
         value = getattr(estimator, name)
+        key = _value_key(name, value)
+        if key is not None and key in seen:
+            continue
         if not any(c.is_satisfied_by(value) for c in constraints):
             estimator._validate_params()
             return
+        if key is not None:
+            if len(seen) >= _MAX_SEEN:
+                seen.clear()
+            seen.add(key)
+
+
+# Values already found valid, per class: immutable scalars by type and value;
+# arrays and random generators by type alone, which is all that their
+# constraints ("array-like", "random_state") look at.
+_MAX_SEEN = 4096
+_SCALARS = (bool, int, float, str, type(None), np.integer, np.floating, np.bool_)
+
+
+def _value_key(name, value):
+    kind = type(value)
+    if kind in (np.ndarray, np.random.RandomState):
+        return (name, kind)
+    if isinstance(value, _SCALARS) and value == value:  # NaN is never cached
+        return (name, kind, value)
+    return None
 
 
 def check_float_array(X, **kwargs):
@@ -126,6 +150,13 @@ def aligned(a, dtype=None):
     array is copied. Anything that is not an array passes through.
     """
     if dtype is not None:
+        if (
+            type(a) is np.ndarray
+            and a.dtype == dtype
+            and a.flags.c_contiguous
+            and a.flags.aligned
+        ):
+            return a
         return np.require(a, dtype=dtype, requirements=["C", "A"])
     if not isinstance(a, np.ndarray) or a.flags.aligned:
         return a
