@@ -100,9 +100,13 @@ inline void set_interrupt_check(InterruptCheck check) { interrupt_check_slot().s
 
 namespace detail {
 
-// Rate-limited polling of the interrupt check, for the calling thread.
+// Rate-limited polling of the interrupt check, for the calling thread: the
+// first check 20 ms after construction (the host checks before it calls in;
+// a short call need not take the host's lock again), then every 20 ms.
 class InterruptPoller {
    public:
+    InterruptPoller() : next_(std::chrono::steady_clock::now() + std::chrono::milliseconds(20)) {}
+
     bool poll() {
         const InterruptCheck check = interrupt_check_slot().load(std::memory_order_relaxed);
         if (!check) return false;
@@ -113,7 +117,7 @@ class InterruptPoller {
     }
 
    private:
-    std::chrono::steady_clock::time_point next_{};
+    std::chrono::steady_clock::time_point next_;
 };
 
 }  // namespace detail
