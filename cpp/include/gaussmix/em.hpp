@@ -162,24 +162,25 @@ inline void accumulate_component(SuffStats& st, index_t j, const double* __restr
                 for (index_t m0 = l0; m0 < D; m0 += R) {
                     const double* dr[R];
                     for (index_t b = 0; b < R; ++b) dr[b] = diff + std::min(m0 + b, D - 1) * ld;
-                    double acc[R][R][W] = {};
+                    simd::vd acc[R][R] = {};
                     for (index_t i0 = 0; i0 < nbr; i0 += W) {
-                        for (index_t a = 0; a < R; ++a) {
-                            const double* __restrict za = zr[a] + i0;
-                            for (index_t b = 0; b < R; ++b) {
-                                const double* __restrict db = dr[b] + i0;
-#pragma omp simd
-                                for (index_t t = 0; t < W; ++t) acc[a][b][t] += za[t] * db[t];
-                            }
+                        simd::vd zv[R], dv[R];
+                        for (index_t a = 0; a < R; ++a) zv[a] = simd::load<double, W>(zr[a] + i0);
+                        for (index_t b = 0; b < R; ++b) dv[b] = simd::load<double, W>(dr[b] + i0);
+                        for (index_t a = 0; a < R; ++a)
+                            for (index_t b = 0; b < R; ++b) acc[a][b] += zv[a] * dv[b];
+                    }
+                    for (index_t a = 0; a < R && l0 + a < D; ++a) {
+                        double* row = sj + (l0 + a) * D + m0;
+                        if (m0 + R <= D) {
+                            // all four entries at once (those below the diagonal are
+                            // overwritten by symmetrize)
+                            const simd::vec<double, 4> v = simd::hsum4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]);
+                            simd::store<double, 4>(row, simd::load<double, 4>(row) + v);
+                        } else {
+                            for (index_t b = 0; m0 + b < D; ++b) row[b] += simd::hsum(acc[a][b]);
                         }
                     }
-                    for (index_t a = 0; a < R && l0 + a < D; ++a)
-                        for (index_t b = 0; b < R && m0 + b < D; ++b) {
-                            if (m0 + b < l0 + a) continue;
-                            double v = 0.0;
-                            for (index_t t = 0; t < W; ++t) v += acc[a][b][t];
-                            sj[(l0 + a) * D + m0 + b] += v;
-                        }
                 }
             }
             break;
@@ -202,7 +203,7 @@ inline void accumulate_diag_group(const double* __restrict shift, double* __rest
                                   const double* __restrict rw, const T* __restrict xt, index_t ld, index_t nb) {
     using simd::vd;
     constexpr index_t W = simd::kW;
-    vd sh[G], aa[G] = {}, qq[G] = {};
+    vd sh[G], acc[2 * G] = {};  // sums of z, then of z dv, per feature
     for (int g = 0; g < G; ++g) sh[g] = simd::splat<double, W>(shift[g]);
     for (index_t i0 = 0; i0 < nb; i0 += W) {
         const vd r = simd::load<double, W>(rw + i0);
@@ -210,13 +211,15 @@ inline void accumulate_diag_group(const double* __restrict shift, double* __rest
         for (int g = 0; g < G; ++g) {
             const vd dv = simd::load_double(xt + g * ld + i0) - sh[g];
             const vd z = r * dv;
-            aa[g] += z;
-            qq[g] += z * dv;
+            acc[g] += z;
+            acc[G + g] += z * dv;
         }
     }
+    double sums[2 * G];
+    simd::hsum_n(acc, sums);
     for (int g = 0; g < G; ++g) {
-        a[g] += simd::hsum(aa[g]);
-        s[g] += simd::hsum(qq[g]);
+        a[g] += sums[g];
+        s[g] += sums[G + g];
     }
 }
 
@@ -278,28 +281,31 @@ inline void accumulate_small(SuffStats& st, index_t j, const double* __restrict 
     const double* shift = st.shift.data() + j * DC;
     vd sh[DC];
     for (int l = 0; l < DC; ++l) sh[l] = simd::splat<double, W>(shift[l]);
-    vd an = {}, aa[DC] = {}, as[NS] = {};
+    // acc[0]: n; acc[1 + l]: a_l; acc[1 + DC + q]: S in the packed upper triangle
+    vd acc[1 + DC + NS] = {};
     for (index_t i0 = 0; i0 < nb; i0 += W) {
         vd dv[DC];
 #pragma GCC unroll 4
         for (int l = 0; l < DC; ++l) dv[l] = simd::load_double(xt + l * ld + i0) - sh[l];
         const vd r = simd::load<double, W>(rw + i0);
-        an += r;
+        acc[0] += r;
 #pragma GCC unroll 4
         for (int l = 0; l < DC; ++l) {
             const vd z = r * dv[l];
-            aa[l] += z;
+            acc[1 + l] += z;
             const int row = l * DC - l * (l - 1) / 2;  // index of (l, l) in the packed triangle
 #pragma GCC unroll 4
-            for (int m = l; m < DC; ++m) as[row + m - l] += z * dv[m];
+            for (int m = l; m < DC; ++m) acc[1 + DC + row + m - l] += z * dv[m];
         }
     }
-    st.nk[j] += simd::hsum(an);
+    double sums[1 + DC + NS];
+    simd::hsum_n(acc, sums);
+    st.nk[j] += sums[0];
     double* aj = st.a.data() + j * DC;
-    for (int l = 0; l < DC; ++l) aj[l] += simd::hsum(aa[l]);
+    for (int l = 0; l < DC; ++l) aj[l] += sums[1 + l];
     double* sj = st.s.data() + (st.cov == CovType::full ? j * DC * DC : 0);
     for (int l = 0, q = 0; l < DC; ++l)
-        for (int m = l; m < DC; ++m, ++q) sj[l * DC + m] += simd::hsum(as[q]);
+        for (int m = l; m < DC; ++m, ++q) sj[l * DC + m] += sums[1 + DC + q];
 }
 
 // Statistics of one component for a block, rw = w_i r_ik (zero past nb).

@@ -64,5 +64,31 @@ inline double hsum(const vd& v) {
     return s;
 }
 
+// The lane sums of four vectors, {sum a, sum b, sum c, sum d}, by pairwise
+// halving (12 vector operations instead of 28 scalar ones).
+inline vec<double, 4> hsum4(const vd& a, const vd& b, const vd& c, const vd& d) {
+    using vi = vec<long long, kW>;
+    const vd ab = __builtin_shuffle(a, b, vi{0, 1, 2, 3, 8, 9, 10, 11}) +
+                  __builtin_shuffle(a, b, vi{4, 5, 6, 7, 12, 13, 14, 15});
+    const vd cd = __builtin_shuffle(c, d, vi{0, 1, 2, 3, 8, 9, 10, 11}) +
+                  __builtin_shuffle(c, d, vi{4, 5, 6, 7, 12, 13, 14, 15});
+    // {a, a, c, c, b, b, d, d} partial sums
+    const vd w = __builtin_shuffle(ab, cd, vi{0, 1, 8, 9, 4, 5, 12, 13}) +
+                 __builtin_shuffle(ab, cd, vi{2, 3, 10, 11, 6, 7, 14, 15});
+    const vd s = __builtin_shuffle(w, vi{0, 4, 2, 6, 1, 5, 3, 7});
+    vec<double, 4> lo, hi;
+    std::memcpy(&lo, &s, sizeof lo);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&s) + sizeof lo, sizeof hi);
+    return lo + hi;
+}
+
+// out[i] = the lane sum of v[i], i < M, four at a time.
+template <int M>
+inline void hsum_n(const vd (&v)[M], double* out) {
+    int i = 0;
+    for (; i + 4 <= M; i += 4) store<double, 4>(out + i, hsum4(v[i], v[i + 1], v[i + 2], v[i + 3]));
+    for (; i < M; ++i) out[i] = hsum(v[i]);
+}
+
 }  // namespace simd
 }  // namespace gaussmix
