@@ -187,8 +187,10 @@ inline void log_kernel_tile(const WhitenedSet<T>& tr, const T* qw, bool gaussian
                 }
             }
         }
-        auto keep = lane < static_cast<T>(nt - i0);  // lanes inside the tile
-        if (weighted) keep &= simd::load<T, W>(tr.w.data() + t0 + i0) > T(0);
+        // -inf for the lanes past the tile and the points of zero weight, 0 elsewhere
+        const V ninf = simd::splat<T, W>(neg_inf);
+        V pen = lane < static_cast<T>(nt - i0) ? V{} : ninf;
+        if (weighted) pen = simd::load<T, W>(tr.w.data() + t0 + i0) > T(0) ? pen : ninf;
 #pragma GCC unroll 4
         for (int q = 0; q < QB; ++q) {
             V val;
@@ -197,7 +199,7 @@ inline void log_kernel_tile(const WhitenedSet<T>& tr, const T* qw, bool gaussian
             } else {
                 for (int t = 0; t < W; ++t) val[t] = -std::sqrt(ISO ? acc[q][t] * s2 : acc[q][t]);
             }
-            val = keep ? val : neg_inf;
+            val += pen;
             vmax[q] = vmax[q] > val ? vmax[q] : val;
             simd::store<T, W>(v + q * kKdeTile + i0, val);
         }
