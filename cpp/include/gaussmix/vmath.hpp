@@ -1,12 +1,7 @@
-// vmath.hpp -- exp over arrays, written so the compiler vectorises it.
+// vmath.hpp -- exp and log, written for whole vectors.
 //
-// exp(x) = 2^n * exp(r), n = round(x / ln 2), r = x - n ln 2 (Cody-Waite split
-// of ln 2, so r is exact to a few ulp), |r| <= ln(2)/2, and exp(r) by its
-// Taylor polynomial: degree 13 in double (truncation < 2e-16 relative), degree
-// 7 in float (< 6e-9). 2^n is built in the exponent bits. Inputs below the
-// smallest normal result give 0; the callers only pass x <= 0 (log-sum-exp
-// shifted by the maximum), where that is an absolute error under 1e-307.
-// NaN gives NaN (and never reaches the integer conversion).
+// exp_vec (below, with its derivation) takes the values of a log-sum-exp,
+// x <= 0, one 64-byte vector at a time.
 //
 // log(x) for normal positive x: x = 2^e m with m in [sqrt(1/2), sqrt(2)),
 // log m = 2 atanh(f), f = (m - 1)/(m + 1), |f| <= 0.1716, by its odd series
@@ -40,58 +35,6 @@ inline float bits_to_float(std::int32_t b) {
     return f;
 }
 }  // namespace detail
-
-inline double exp_scalar(double x) {
-    constexpr double log2e = 1.4426950408889634074;
-    constexpr double ln2_hi = 6.93147180369123816490e-01;
-    constexpr double ln2_lo = 1.90821492927058770002e-10;
-    constexpr double shifter = 6755399441055744.0;  // 1.5 * 2^52: rounds to nearest
-    const bool in_range = x >= -708.39;  // false for NaN too
-    const bool huge = x > 709.78;
-    double xc = in_range ? (huge ? 709.78 : x) : 0.0;
-    double n = (xc * log2e + shifter) - shifter;
-    double r = (xc - n * ln2_hi) - n * ln2_lo;
-    double p = 1.0 / 6227020800.0;  // 1/13!
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    const std::int64_t e = static_cast<std::int64_t>(static_cast<std::uint64_t>(static_cast<std::int64_t>(n) + 1023) << 52);
-    double y = p * detail::bits_to_double(e);
-    return in_range ? y : (x != x ? x : 0.0);
-}
-
-inline float exp_scalar(float x) {
-    constexpr float log2e = 1.44269504088896341f;
-    constexpr float ln2_hi = 0.693359375f;
-    constexpr float ln2_lo = -2.12194440e-4f;
-    constexpr float shifter = 12582912.0f;  // 1.5 * 2^23
-    const bool in_range = x >= -87.33f;  // false for NaN too
-    const bool huge = x > 88.72f;
-    float xc = in_range ? (huge ? 88.72f : x) : 0.0f;
-    float n = (xc * log2e + shifter) - shifter;
-    float r = (xc - n * ln2_hi) - n * ln2_lo;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const std::int32_t e = static_cast<std::int32_t>(static_cast<std::uint32_t>(static_cast<std::int32_t>(n) + 127) << 23);
-    float y = p * detail::bits_to_float(e);
-    return in_range ? y : (x != x ? x : 0.0f);
-}
 
 namespace detail {
 inline std::int64_t double_to_bits(double d) {
