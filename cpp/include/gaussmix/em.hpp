@@ -122,31 +122,40 @@ inline void load_block(const DataView<T>& X, index_t r0, index_t nb, T* __restri
     }
 }
 
-// Adds one component's weighted statistics for a block (full and tied): rw are w_i r_ik, diff
-// is x_i - s_k (D x ld, double). rw must be zero, and diff finite, for lanes
-// from nb up to nb rounded up to 8 (the tiles run over whole vectors). `target` is where the second moment goes
-// (component index for full/diag/spherical, 0 for tied).
-inline void accumulate_component(SuffStats& st, index_t j, const double* __restrict rw,
-                                 const double* __restrict diff, double* __restrict z, index_t ld,
-                                 index_t nb) {
+// Adds one component's weighted statistics for a block (full and tied), from
+// the block xt (D x ld) and rw = w_i r_ik, which must be zero from nb up to
+// nb rounded up to 8 (xt is finite there: load_block): n += sum rw, and per
+// feature diff = x - s (double, written to diff) and z = rw diff (written
+// to z, summed into a) in one pass; then S += Z^T Diff in register tiles.
+template <class T>
+inline void accumulate_component(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
+                                 double* __restrict diff, double* __restrict z, index_t ld, index_t nb) {
+    using simd::vd;
     const index_t D = st.d;
-    double n = 0.0;
-#pragma omp simd reduction(+ : n)
-    for (index_t i = 0; i < nb; ++i) n += rw[i];
-    st.nk[j] += n;
+    const index_t nbr = (nb + 7) / 8 * 8;
+    vd an = {};
+    for (index_t i0 = 0; i0 < nbr; i0 += simd::kW) an += simd::load<double, simd::kW>(rw + i0);
+    st.nk[j] += simd::hsum(an);
     double* aj = st.a.data() + j * D;
-    const index_t nbr = (nb + 7) / 8 * 8;  // rw is zero past nb (see the callers)
+    const double* shift = st.shift.data() + j * D;
     for (index_t l = 0; l < D; ++l) {
-        const double* __restrict dl = diff + l * ld;
+        const T* __restrict xl = xt + l * ld;
+        double* __restrict dl = diff + l * ld;
         double* __restrict zl = z + l * ld;
-        double s = 0.0;
-#pragma omp simd reduction(+ : s)
-        for (index_t i = 0; i < nbr; ++i) {
-            const double v = rw[i] * dl[i];
-            zl[i] = v;
-            s += v;
+        const double sh = shift[l];
+        vd s0 = {}, s1 = {};  // two chains
+        index_t i0 = 0;
+        for (; i0 < nbr; i0 += simd::kW) {
+            const vd dv = simd::load_double(xl + i0) - sh;
+            const vd zv = simd::load<double, simd::kW>(rw + i0) * dv;
+            simd::store<double, simd::kW>(dl + i0, dv);
+            simd::store<double, simd::kW>(zl + i0, zv);
+            if ((i0 / simd::kW) % 2 == 0)
+                s0 += zv;
+            else
+                s1 += zv;
         }
-        aj[l] += s;
+        aj[l] += simd::hsum(s0 + s1);
     }
     switch (st.cov) {
         case CovType::full:
@@ -254,19 +263,6 @@ inline void accumulate_diag(SuffStats& st, index_t j, const double* __restrict r
     }
 }
 
-// diffd = xt - shift (double), for the statistics.
-template <class T>
-inline void center_double(const T* __restrict xt, const double* __restrict shift, double* __restrict out,
-                          index_t d, index_t ld, index_t nb) {
-    for (index_t l = 0; l < d; ++l) {
-        const double s = shift[l];
-        const T* __restrict src = xt + l * ld;
-        double* __restrict dst = out + l * ld;
-#pragma omp simd
-        for (index_t i = 0; i < nb; ++i) dst[i] = static_cast<double>(src[i]) - s;
-    }
-}
-
 // Statistics of one component for full and tied covariances and compile-time
 // D <= 4, straight from the block: for each vector of W samples the D
 // differences x_l - s_l stay in registers and feed vector accumulators of n,
@@ -326,8 +322,7 @@ inline void accumulate(SuffStats& st, index_t j, double* rw, Workspace<T>& ws, i
         }
     }
     zero_tail(rw, nb);
-    center_double(ws.xt.data(), st.shift.data() + j * st.d, ws.diffd.data(), st.d, ws.ld, nb);
-    accumulate_component(st, j, rw, ws.diffd.data(), ws.z.data(), ws.ld, nb);
+    accumulate_component(st, j, rw, ws.xt.data(), ws.diffd.data(), ws.z.data(), ws.ld, nb);
 }
 
 // Rough multiply-add count of a pass, for threads_for.

@@ -235,12 +235,21 @@ inline void maha_full_fixed(const T* __restrict xt, const T* __restrict mu, cons
 // up to 8 fused multiply-adds (the rows above a tile's columns densely, the
 // triangle beside its diagonal without its zeros). Reads up to nb rounded up
 // to W (ld is a multiple of 16, and lanes past nb are never used).
-template <class T>
+//
+// With SUB, diff is the block itself and mu is subtracted as rows are loaded
+// (no centred copy written: cheaper while D <= 16, where a row is loaded by
+// at most two tiles).
+template <class T, bool SUB = false>
 inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __restrict maha, index_t d,
-                          index_t ld, index_t nb) {
+                          index_t ld, index_t nb, const T* __restrict mu = nullptr) {
     constexpr int W = 64 / sizeof(T);  // one 512-bit vector
     using V = simd::vec<T, W>;
     constexpr int Q = 8;
+    auto row = [&](index_t l, index_t i0) {
+        const V x = simd::load<T, W>(diff + l * ld + i0);
+        if constexpr (SUB) return V(x - mu[l]);
+        else return x;
+    };
     for (index_t i0 = 0; i0 < nb; i0 += W) {
         V out = {};
         for (index_t j0 = 0; j0 < d; j0 += Q) {
@@ -248,21 +257,21 @@ inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __
             V a[Q] = {};
             if (nq == Q) {
                 for (index_t l = 0; l < j0; ++l) {
-                    const V dl = simd::load<T, W>(diff + l * ld + i0);
+                    const V dl = row(l, i0);
                     const T* __restrict ur = u + l * d + j0;
 #pragma GCC unroll 8
                     for (int q = 0; q < Q; ++q) a[q] += dl * ur[q];
                 }
 #pragma GCC unroll 8
                 for (int r = 0; r < Q; ++r) {
-                    const V dl = simd::load<T, W>(diff + (j0 + r) * ld + i0);
+                    const V dl = row(j0 + r, i0);
                     const T* __restrict ur = u + (j0 + r) * d + j0;
 #pragma GCC unroll 8
                     for (int q = r; q < Q; ++q) a[q] += dl * ur[q];
                 }
             } else {
                 for (index_t l = 0; l < j0 + nq; ++l) {
-                    const V dl = simd::load<T, W>(diff + l * ld + i0);
+                    const V dl = row(l, i0);
                     const T* __restrict ur = u + l * d + j0;
                     for (index_t q = std::max<index_t>(0, l - j0); q < nq; ++q) a[q] += dl * ur[q];
                 }
@@ -316,6 +325,7 @@ inline void maha_full(const T* xt, const T* mu, T* diff, const T* u, T* maha, in
         case 7: return maha_full_fixed<T, 7>(xt, mu, u, maha, ld, nb);
         case 8: return maha_full_fixed<T, 8>(xt, mu, u, maha, ld, nb);
         default:
+            if (d <= 16) return maha_full_dyn<T, true>(xt, u, maha, d, ld, nb, mu);
             center(xt, mu, diff, d, ld, nb);
             return maha_full_dyn<T>(diff, u, maha, d, ld, nb);
     }
