@@ -105,7 +105,12 @@ inline void load_block(const DataView<T>& X, index_t r0, index_t nb, T* __restri
             case 5: transpose_fixed<5>(src, nb, xt, ld); break;
             case 6: transpose_fixed<6>(src, nb, xt, ld); break;
             case 7: transpose_fixed<7>(src, nb, xt, ld); break;
-            default: transpose_fixed<8>(src, nb, xt, ld); break;
+            default: {
+                index_t i = 0;
+                for (; i + 8 <= nb; i += 8) simd::transpose8(src + i * 8, xt + i, ld);
+                transpose_fixed<8>(src + i * 8, nb - i, xt + i, ld);
+                break;
+            }
         }
     } else {
         for (index_t i = 0; i < nb; ++i) {

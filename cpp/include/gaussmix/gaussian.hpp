@@ -291,23 +291,23 @@ inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __
 template <class T>
 inline void maha_diag(const T* __restrict xt, const T* __restrict mu, const T* __restrict p, bool spherical,
                       T* __restrict maha, index_t d, index_t ld, index_t nb) {
-    constexpr index_t V = 4 * 64 / sizeof(T);
+    constexpr int W = 64 / sizeof(T);
+    using Vec = simd::vec<T, W>;
     const T scale = spherical ? *p : T(1);
-    for (index_t i0 = 0; i0 < nb; i0 += V) {
-        T acc[V] = {};
+    for (index_t i0 = 0; i0 < nb; i0 += 4 * W) {
+        Vec acc[4] = {};
         for (index_t l = 0; l < d; ++l) {
             const T m = mu[l];
             const T pl = spherical ? T(1) : p[l];
             const T* __restrict xl = xt + l * ld + i0;
-#pragma omp simd
-            for (index_t t = 0; t < V; ++t) {
-                const T y = (xl[t] - m) * pl;
-                acc[t] += y * y;
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; ++k) {
+                const Vec y = (simd::load<T, W>(xl + k * W) - m) * pl;
+                acc[k] += y * y;
             }
         }
-        T* __restrict mo = maha + i0;
-#pragma omp simd
-        for (index_t t = 0; t < V; ++t) mo[t] = acc[t] * scale;
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) simd::store<T, W>(maha + i0 + k * W, acc[k] * scale);
     }
 }
 

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__GNUC__) && !defined(__clang__)
 // Vector values of 64 bytes change the calling convention where AVX-512 is
@@ -80,6 +81,34 @@ inline vec<double, 4> hsum4(const vd& a, const vd& b, const vd& c, const vd& d) 
     std::memcpy(&lo, &s, sizeof lo);
     std::memcpy(&hi, reinterpret_cast<const char*>(&s) + sizeof lo, sizeof hi);
     return lo + hi;
+}
+
+// Eight rows of eight values (row-major, contiguous at src) stored as eight
+// columns: dst[l * ld + i] = src[i * 8 + l]. Three rounds of lane shuffles.
+template <class T>
+inline void transpose8(const T* __restrict src, T* __restrict dst, std::ptrdiff_t ld) {
+    using V = vec<T, 8>;
+    using I = vec<typename std::conditional<sizeof(T) == 8, long long, int>::type, 8>;
+    V r[8];
+    for (int i = 0; i < 8; ++i) r[i] = load<T, 8>(src + 8 * i);
+    const I lo1 = {0, 8, 2, 10, 4, 12, 6, 14}, hi1 = {1, 9, 3, 11, 5, 13, 7, 15};
+    const I lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const I lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+    V t[8], u[8];
+    for (int k = 0; k < 4; ++k) {  // pairs of rows, interleaved
+        t[2 * k] = __builtin_shuffle(r[2 * k], r[2 * k + 1], lo1);
+        t[2 * k + 1] = __builtin_shuffle(r[2 * k], r[2 * k + 1], hi1);
+    }
+    for (int k = 0; k < 2; ++k) {  // pairs of pairs
+        u[4 * k] = __builtin_shuffle(t[4 * k], t[4 * k + 2], lo2);
+        u[4 * k + 2] = __builtin_shuffle(t[4 * k], t[4 * k + 2], hi2);
+        u[4 * k + 1] = __builtin_shuffle(t[4 * k + 1], t[4 * k + 3], lo2);
+        u[4 * k + 3] = __builtin_shuffle(t[4 * k + 1], t[4 * k + 3], hi2);
+    }
+    for (int c = 0; c < 4; ++c) {  // halves: columns c and c + 4
+        store<T, 8>(dst + c * ld, __builtin_shuffle(u[c], u[c + 4], lo4));
+        store<T, 8>(dst + (c + 4) * ld, __builtin_shuffle(u[c], u[c + 4], hi4));
+    }
 }
 
 // out[i] = the lane sum of v[i], i < M, four at a time.
