@@ -193,14 +193,17 @@ inline void center(const T* __restrict xt, const T* __restrict mu, T* __restrict
     }
 }
 
-// maha[i] = ||(x_i - mu)^T U||^2 for an upper-triangular U (row-major, zeros
+// The kernels write c - q_i / 2 for the squared Mahalanobis distances q_i
+// (the log-density up to its constant c), so no pass over them follows.
+//
+// q_i = ||(x_i - mu)^T U||^2 for an upper-triangular U (row-major, zeros
 // below the diagonal), compile-time D, from the transposed block xt. One
 // 512-bit vector of W samples at a time: their D differences stay in
 // registers and feed the D(D+1)/2 multiply-adds of the triangle. Reads up to
 // nb rounded up to W (ld is a multiple of 16; lanes past nb are never used).
 template <class T, int DC>
 inline void maha_full_fixed(const T* __restrict xt, const T* __restrict mu, const T* __restrict u,
-                            T* __restrict maha, index_t ld, index_t nb) {
+                            T* __restrict maha, index_t ld, index_t nb, T c) {
     constexpr index_t W = 64 / sizeof(T);
     for (index_t i0 = 0; i0 < nb; i0 += W) {
         T dv[DC][W];
@@ -226,7 +229,7 @@ inline void maha_full_fixed(const T* __restrict xt, const T* __restrict mu, cons
         }
         T* __restrict mo = maha + i0;
 #pragma omp simd
-        for (index_t t = 0; t < W; ++t) mo[t] = acc[t];
+        for (index_t t = 0; t < W; ++t) mo[t] = c - T(0.5) * acc[t];
     }
 }
 
@@ -241,7 +244,7 @@ inline void maha_full_fixed(const T* __restrict xt, const T* __restrict mu, cons
 // at most two tiles).
 template <class T, bool SUB = false>
 inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __restrict maha, index_t d,
-                          index_t ld, index_t nb, const T* __restrict mu = nullptr) {
+                          index_t ld, index_t nb, T c, const T* __restrict mu = nullptr) {
     constexpr int W = 64 / sizeof(T);  // one 512-bit vector
     using V = simd::vec<T, W>;
     constexpr int Q = 8;
@@ -279,18 +282,18 @@ inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __
 #pragma GCC unroll 8
             for (int q = 0; q < Q; ++q) out += a[q] * a[q];
         }
-        simd::store<T, W>(maha + i0, out);
+        simd::store<T, W>(maha + i0, c - T(0.5) * out);
     }
 }
 
-// diag and spherical read the block directly: maha[i] = sum_l ((x_il - mu_l) p_l)^2
+// diag and spherical read the block directly: q_i = sum_l ((x_il - mu_l) p_l)^2
 // (p_l = p for spherical), one fused pass per feature, no diff written.
 // Four vectors of W samples at a time (four independent multiply-add
 // chains), their sums in registers across features. Reads up to nb rounded up
 // to 4W (ld is a multiple of 64; lanes past nb are never used).
 template <class T>
 inline void maha_diag(const T* __restrict xt, const T* __restrict mu, const T* __restrict p, bool spherical,
-                      T* __restrict maha, index_t d, index_t ld, index_t nb) {
+                      T* __restrict maha, index_t d, index_t ld, index_t nb, T c) {
     constexpr int W = 64 / sizeof(T);
     using Vec = simd::vec<T, W>;
     const T scale = spherical ? *p : T(1);
@@ -307,27 +310,27 @@ inline void maha_diag(const T* __restrict xt, const T* __restrict mu, const T* _
             }
         }
 #pragma GCC unroll 4
-        for (int k = 0; k < 4; ++k) simd::store<T, W>(maha + i0 + k * W, acc[k] * scale);
+        for (int k = 0; k < 4; ++k) simd::store<T, W>(maha + i0 + k * W, c - T(0.5) * (acc[k] * scale));
     }
 }
 
 // Fixed-D kernels read xt and mu; the run-time-D kernel centres into diff first.
 template <class T>
 inline void maha_full(const T* xt, const T* mu, T* diff, const T* u, T* maha, index_t d, index_t ld,
-                      index_t nb) {
+                      index_t nb, T c) {
     switch (d) {
-        case 1: return maha_full_fixed<T, 1>(xt, mu, u, maha, ld, nb);
-        case 2: return maha_full_fixed<T, 2>(xt, mu, u, maha, ld, nb);
-        case 3: return maha_full_fixed<T, 3>(xt, mu, u, maha, ld, nb);
-        case 4: return maha_full_fixed<T, 4>(xt, mu, u, maha, ld, nb);
-        case 5: return maha_full_fixed<T, 5>(xt, mu, u, maha, ld, nb);
-        case 6: return maha_full_fixed<T, 6>(xt, mu, u, maha, ld, nb);
-        case 7: return maha_full_fixed<T, 7>(xt, mu, u, maha, ld, nb);
-        case 8: return maha_full_fixed<T, 8>(xt, mu, u, maha, ld, nb);
+        case 1: return maha_full_fixed<T, 1>(xt, mu, u, maha, ld, nb, c);
+        case 2: return maha_full_fixed<T, 2>(xt, mu, u, maha, ld, nb, c);
+        case 3: return maha_full_fixed<T, 3>(xt, mu, u, maha, ld, nb, c);
+        case 4: return maha_full_fixed<T, 4>(xt, mu, u, maha, ld, nb, c);
+        case 5: return maha_full_fixed<T, 5>(xt, mu, u, maha, ld, nb, c);
+        case 6: return maha_full_fixed<T, 6>(xt, mu, u, maha, ld, nb, c);
+        case 7: return maha_full_fixed<T, 7>(xt, mu, u, maha, ld, nb, c);
+        case 8: return maha_full_fixed<T, 8>(xt, mu, u, maha, ld, nb, c);
         default:
-            if (d <= 16) return maha_full_dyn<T, true>(xt, u, maha, d, ld, nb, mu);
+            if (d <= 16) return maha_full_dyn<T, true>(xt, u, maha, d, ld, nb, c, mu);
             center(xt, mu, diff, d, ld, nb);
-            return maha_full_dyn<T>(diff, u, maha, d, ld, nb);
+            return maha_full_dyn<T>(diff, u, maha, d, ld, nb, c);
     }
 }
 
@@ -338,17 +341,15 @@ inline void component_log_prob(const Model<T>& m, index_t j, const T* xt, T* dif
                                index_t ld, index_t nb) {
     const index_t d = m.d;
     const T* mu = m.mean.data() + j * d;
+    const T cj = m.c[j];
     switch (m.cov) {
         case CovType::full:
         case CovType::tied:
-            maha_full(xt, mu, diff, m.prec_of(j), logp, d, ld, nb);
+            maha_full(xt, mu, diff, m.prec_of(j), logp, d, ld, nb, cj);
             break;
-        case CovType::diag: maha_diag(xt, mu, m.prec_of(j), false, logp, d, ld, nb); break;
-        case CovType::spherical: maha_diag(xt, mu, m.prec_of(j), true, logp, d, ld, nb); break;
+        case CovType::diag: maha_diag(xt, mu, m.prec_of(j), false, logp, d, ld, nb, cj); break;
+        case CovType::spherical: maha_diag(xt, mu, m.prec_of(j), true, logp, d, ld, nb, cj); break;
     }
-    const T cj = m.c[j];
-#pragma omp simd
-    for (index_t i = 0; i < nb; ++i) logp[i] = cj - T(0.5) * logp[i];
 }
 
 }  // namespace kernel
