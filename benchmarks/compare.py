@@ -1033,7 +1033,7 @@ def print_machine(out, threads, libraries, skipped, kde_versions, quick):
     print(f"- CPU: {f['cpu']}; {f['logical_cpus']} logical CPUs, {f['usable_cpus']} usable", file=out)
     print(
         f"- gaussmix {g['version']} (Python {g['python']}): built with OpenMP: {g['openmp']}, "
-        f"default threads: {g['default_threads']}, available cores: {g['available_cores']}; "
+        f"default threads: {g['default_threads']}, available cores: {g['available_cores']}, kernels: {g['kernels']}; "
         f"compiled core built {f['core_built']}",
         file=out,
     )

@@ -60,7 +60,7 @@ def pytest_report_header(config):
     return [
         f"machine: {f['cpu']}, {f['logical_cpus']} logical CPUs ({f['usable_cpus']} usable)",
         f"gaussmix {g['version']}: OpenMP {'on' if g['openmp'] else 'OFF'}, "
-        f"default threads {g['default_threads']}, core built {f['core_built']}; "
+        f"default threads {g['default_threads']}, kernels {g['kernels']}, core built {f['core_built']}; "
         f"scikit-learn {f['scikit-learn']}, numpy {f['numpy']}",
         f"benchmark sizes: {mode}",
     ]

@@ -15,7 +15,7 @@ void vector_exp(const gaussmix::binding::carray<T>& x, gaussmix::binding::carray
     T* op = out.mutable_data();
     const std::int64_t n = x.shape(0);
     py::gil_scoped_release release;
-    gaussmix::vmath::exp_array(xp, op, n);
+    gaussmix::dispatch_isa([&](auto vb) { gaussmix::vmath::exp_array<T, decltype(vb)::value>(xp, op, n); });
 }
 
 // Runs Python's pending signal handlers (Ctrl-C raises KeyboardInterrupt
@@ -33,6 +33,8 @@ PYBIND11_MODULE(_core, m) {
     m.def("default_threads", &gaussmix::default_threads,
           "OpenMP's default team size (honours OMP_NUM_THREADS and threadpoolctl).");
     m.def("available_cores", &gaussmix::available_cores, "Processors available to OpenMP.");
+    m.def("vector_bytes", &gaussmix::vector_bytes,
+          "Vector width in bytes of the kernels this CPU runs (64: AVX-512, 32: AVX2, 16: baseline).");
     gaussmix::set_interrupt_check(&python_interrupt_requested);
     py::register_exception_translator([](std::exception_ptr p) {
         try {

@@ -11,7 +11,8 @@ def pytest_report_header(config):
     return (
         f"gaussmix {gaussmix.__version__}, scikit-learn {sklearn.__version__}, "
         f"numpy {np.__version__}; OpenMP {'on' if _core.openmp_enabled() else 'OFF'}, "
-        f"default threads {_core.default_threads()}, cores {_core.available_cores()}"
+        f"default threads {_core.default_threads()}, cores {_core.available_cores()}, "
+        f"vector kernels {_core.vector_bytes()} bytes"
     )
 
 

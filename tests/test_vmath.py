@@ -1,5 +1,10 @@
 """Accuracy of the engine's vector exp (the E-step's and the KDE's), against libm."""
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -63,3 +68,40 @@ def test_vector_exp_rejects_mismatched_shapes():
         _core._vector_exp(np.zeros(4), np.zeros(5))
     with pytest.raises(TypeError):
         _core._vector_exp(np.zeros(4, dtype=np.float32), np.zeros(4))
+
+
+_ISA_SCRIPT = """
+import json, numpy as np
+from gaussmix import _core, KernelDensity, GaussianMixture
+x = -np.linspace(0, 700, 10_001)
+out = np.empty_like(x)
+_core._vector_exp(x, out)
+exact = np.exp(x.astype(np.longdouble)).astype(np.float64)
+ulp = float((np.abs(out - exact) / np.spacing(exact)).max())
+rng = np.random.default_rng(0)
+X = np.concatenate([rng.normal(size=(300, 3)), rng.normal(size=(300, 3)) + 6])
+kde = KernelDensity(bandwidth=0.7).fit(X).score_samples(X[:50])
+gm = GaussianMixture(2, covariance_type="full", random_state=0).fit(X)
+print(json.dumps({"vb": _core.vector_bytes(), "ulp": ulp, "kde": kde.tolist(),
+                  "means": gm.means_.tolist(), "lb": gm.lower_bound_}))
+"""
+
+
+def _run_with_isa(isa):
+    env = dict(os.environ)
+    env.pop("GAUSSMIX_ISA", None)
+    if isa is not None:
+        env["GAUSSMIX_ISA"] = isa
+    done = subprocess.run([sys.executable, "-c", _ISA_SCRIPT], env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("isa, width", [("avx2", 32), ("baseline", 16)])
+def test_narrower_kernels_give_the_same_answers(isa, width):
+    native = _run_with_isa(None)
+    capped = _run_with_isa(isa)
+    assert capped["vb"] == min(width, native["vb"])
+    assert capped["ulp"] <= 1.5
+    np.testing.assert_allclose(capped["kde"], native["kde"], rtol=1e-13)
+    np.testing.assert_allclose(capped["means"], native["means"], rtol=1e-12)
+    np.testing.assert_allclose(capped["lb"], native["lb"], rtol=1e-12)

@@ -91,7 +91,7 @@ inline void transpose_fixed(const T* __restrict src, index_t nb, T* __restrict x
 // Transpose rows [r0, r0 + nb) of X into xt (D x ld); their weights into w.
 // Lanes from nb to ld are zeroed, so kernels that run over whole vectors
 // read finite values there.
-template <class T>
+template <class T, int VB>
 inline void load_block(const DataView<T>& X, index_t r0, index_t nb, T* __restrict xt, double* __restrict w,
                        index_t ld) {
     const index_t d = X.d;
@@ -107,7 +107,8 @@ inline void load_block(const DataView<T>& X, index_t r0, index_t nb, T* __restri
             case 7: transpose_fixed<7>(src, nb, xt, ld); break;
             default: {
                 index_t i = 0;
-                for (; i + 8 <= nb; i += 8) simd::transpose8(src + i * 8, xt + i, ld);
+                if constexpr (8 * sizeof(T) <= VB)
+                    for (; i + 8 <= nb; i += 8) simd::transpose8(src + i * 8, xt + i, ld);
                 transpose_fixed<8>(src + i * 8, nb - i, xt + i, ld);
                 break;
             }
@@ -132,15 +133,16 @@ inline void load_block(const DataView<T>& X, index_t r0, index_t nb, T* __restri
 // nb rounded up to 8 (xt is finite there: load_block): n += sum rw, and per
 // feature diff = x - s (double, written to diff) and z = rw diff (written
 // to z, summed into a) in one pass; then S += Z^T Diff in register tiles.
-template <class T>
+template <class T, int VB>
 inline void accumulate_component(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
                                  double* __restrict diff, double* __restrict z, index_t ld, index_t nb) {
-    using simd::vd;
+    constexpr int N = simd::lanes<double, VB>;
+    using vd = simd::vec<double, N>;
     const index_t D = st.d;
     const index_t nbr = (nb + 7) / 8 * 8;
     vd an = {};
-    for (index_t i0 = 0; i0 < nbr; i0 += simd::kW) an += simd::load<double, simd::kW>(rw + i0);
-    st.nk[j] += simd::hsum(an);
+    for (index_t i0 = 0; i0 < nbr; i0 += N) an += simd::load<double, N>(rw + i0);
+    st.nk[j] += simd::hsum<N>(an);
     double* aj = st.a.data() + j * D;
     const double* shift = st.shift.data() + j * D;
     for (index_t l = 0; l < D; ++l) {
@@ -150,24 +152,25 @@ inline void accumulate_component(SuffStats& st, index_t j, const double* __restr
         const double sh = shift[l];
         vd s0 = {}, s1 = {};  // two chains
         index_t i0 = 0;
-        for (; i0 < nbr; i0 += simd::kW) {
-            const vd dv = simd::load_double(xl + i0) - sh;
-            const vd zv = simd::load<double, simd::kW>(rw + i0) * dv;
-            simd::store<double, simd::kW>(dl + i0, dv);
-            simd::store<double, simd::kW>(zl + i0, zv);
-            if ((i0 / simd::kW) % 2 == 0)
+        const vd shv = simd::splat<double, N>(sh);
+        for (; i0 < nbr; i0 += N) {
+            const vd dv = simd::load_double<N>(xl + i0) - shv;
+            const vd zv = simd::load<double, N>(rw + i0) * dv;
+            simd::store<double, N>(dl + i0, dv);
+            simd::store<double, N>(zl + i0, zv);
+            if ((i0 / N) % 2 == 0)
                 s0 += zv;
             else
                 s1 += zv;
         }
-        aj[l] += simd::hsum(s0 + s1);
+        aj[l] += simd::hsum<N>(s0 + s1);
     }
     switch (st.cov) {
         case CovType::full:
         case CovType::tied: {
             // Upper triangle of S += Z^T Diff in register tiles of 4 x 4
             // entries x W lanes; lanes are summed once per block.
-            constexpr index_t W = 8, R = 4;
+            constexpr index_t W = N, R = 4;
             const index_t nbr = (nb + W - 1) / W * W;  // lanes past nb hold rw = 0
             double* sj = st.s.data() + (st.cov == CovType::full ? j * D * D : 0);
             for (index_t l0 = 0; l0 < D; l0 += R) {
@@ -176,9 +179,9 @@ inline void accumulate_component(SuffStats& st, index_t j, const double* __restr
                 for (index_t m0 = l0; m0 < D; m0 += R) {
                     const double* dr[R];
                     for (index_t b = 0; b < R; ++b) dr[b] = diff + std::min(m0 + b, D - 1) * ld;
-                    simd::vd acc[R][R] = {};
+                    vd acc[R][R] = {};
                     for (index_t i0 = 0; i0 < nbr; i0 += W) {
-                        simd::vd zv[R], dv[R];
+                        vd zv[R], dv[R];
                         for (index_t a = 0; a < R; ++a) zv[a] = simd::load<double, W>(zr[a] + i0);
                         for (index_t b = 0; b < R; ++b) dv[b] = simd::load<double, W>(dr[b] + i0);
                         for (index_t a = 0; a < R; ++a)
@@ -189,10 +192,10 @@ inline void accumulate_component(SuffStats& st, index_t j, const double* __restr
                         if (m0 + R <= D) {
                             // all four entries at once (those below the diagonal are
                             // overwritten by symmetrize)
-                            const simd::vec<double, 4> v = simd::hsum4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]);
+                            const simd::vec<double, 4> v = simd::hsum4<N>(acc[a][0], acc[a][1], acc[a][2], acc[a][3]);
                             simd::store<double, 4>(row, simd::load<double, 4>(row) + v);
                         } else {
-                            for (index_t b = 0; m0 + b < D; ++b) row[b] += simd::hsum(acc[a][b]);
+                            for (index_t b = 0; m0 + b < D; ++b) row[b] += simd::hsum<N>(acc[a][b]);
                         }
                     }
                 }
@@ -212,25 +215,25 @@ inline void zero_tail(double* rw, index_t nb) {
 // a_l += sum rw (x_l - s_l) and S_l += sum rw (x_l - s_l)^2 for G <= 8
 // features at once: 2G vector accumulators in registers, lanes summed once
 // per block. rw is zero past nb and xt finite there.
-template <int G, class T>
+template <int G, int VB, class T>
 inline void accumulate_diag_group(const double* __restrict shift, double* __restrict a, double* __restrict s,
                                   const double* __restrict rw, const T* __restrict xt, index_t ld, index_t nb) {
-    using simd::vd;
-    constexpr index_t W = simd::kW;
+    constexpr int W = simd::lanes<double, VB>;
+    using vd = simd::vec<double, W>;
     vd sh[G], acc[2 * G] = {};  // sums of z, then of z dv, per feature
     for (int g = 0; g < G; ++g) sh[g] = simd::splat<double, W>(shift[g]);
     for (index_t i0 = 0; i0 < nb; i0 += W) {
         const vd r = simd::load<double, W>(rw + i0);
 #pragma GCC unroll 8
         for (int g = 0; g < G; ++g) {
-            const vd dv = simd::load_double(xt + g * ld + i0) - sh[g];
+            const vd dv = simd::load_double<W>(xt + g * ld + i0) - sh[g];
             const vd z = r * dv;
             acc[g] += z;
             acc[G + g] += z * dv;
         }
     }
     double sums[2 * G];
-    simd::hsum_n(acc, sums);
+    simd::hsum_n<W>(acc, sums);
     for (int g = 0; g < G; ++g) {
         a[g] += sums[g];
         s[g] += sums[G + g];
@@ -240,30 +243,33 @@ inline void accumulate_diag_group(const double* __restrict shift, double* __rest
 // Statistics of one component for diag and spherical, straight from the
 // block: n += sum rw, a_l += sum rw (x_l - s_l), S_l += sum rw (x_l - s_l)^2,
 // eight features per pass over the block.
-template <class T>
+template <class T, int VB>
 inline void accumulate_diag(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
                             index_t ld, index_t nb) {
     const index_t D = st.d;
-    simd::vd an = {};
-    for (index_t i0 = 0; i0 < nb; i0 += simd::kW) an += simd::load<double, simd::kW>(rw + i0);
-    st.nk[j] += simd::hsum(an);
+    constexpr int N = simd::lanes<double, VB>;
+    // features per pass: as many as keep 2G accumulators in the registers
+    constexpr index_t GMAX = VB >= 64 ? 8 : 4;
+    simd::vec<double, N> an = {};
+    for (index_t i0 = 0; i0 < nb; i0 += N) an += simd::load<double, N>(rw + i0);
+    st.nk[j] += simd::hsum<N>(an);
     const double* shift = st.shift.data() + j * D;
     double* aj = st.a.data() + j * D;
     double* sj = st.s.data() + j * D;
-    for (index_t l0 = 0; l0 < D; l0 += 8) {
+    for (index_t l0 = 0; l0 < D; l0 += GMAX) {
         const double* sh = shift + l0;
         double* a = aj + l0;
         double* s = sj + l0;
         const T* x = xt + l0 * ld;
-        switch (std::min<index_t>(8, D - l0)) {
-            case 1: accumulate_diag_group<1>(sh, a, s, rw, x, ld, nb); break;
-            case 2: accumulate_diag_group<2>(sh, a, s, rw, x, ld, nb); break;
-            case 3: accumulate_diag_group<3>(sh, a, s, rw, x, ld, nb); break;
-            case 4: accumulate_diag_group<4>(sh, a, s, rw, x, ld, nb); break;
-            case 5: accumulate_diag_group<5>(sh, a, s, rw, x, ld, nb); break;
-            case 6: accumulate_diag_group<6>(sh, a, s, rw, x, ld, nb); break;
-            case 7: accumulate_diag_group<7>(sh, a, s, rw, x, ld, nb); break;
-            default: accumulate_diag_group<8>(sh, a, s, rw, x, ld, nb); break;
+        switch (std::min<index_t>(GMAX, D - l0)) {
+            case 1: accumulate_diag_group<1, VB>(sh, a, s, rw, x, ld, nb); break;
+            case 2: accumulate_diag_group<2, VB>(sh, a, s, rw, x, ld, nb); break;
+            case 3: accumulate_diag_group<3, VB>(sh, a, s, rw, x, ld, nb); break;
+            case 4: accumulate_diag_group<4, VB>(sh, a, s, rw, x, ld, nb); break;
+            case 5: accumulate_diag_group<5, VB>(sh, a, s, rw, x, ld, nb); break;
+            case 6: accumulate_diag_group<6, VB>(sh, a, s, rw, x, ld, nb); break;
+            case 7: accumulate_diag_group<7, VB>(sh, a, s, rw, x, ld, nb); break;
+            default: accumulate_diag_group<8, VB>(sh, a, s, rw, x, ld, nb); break;
         }
     }
 }
@@ -273,11 +279,11 @@ inline void accumulate_diag(SuffStats& st, index_t j, const double* __restrict r
 // differences x_l - s_l stay in registers and feed vector accumulators of n,
 // a_l and the triangle of S (1 + D + D(D+1)/2 of them: 15 at D = 4); lanes are
 // summed once per block. rw is zero past nb and xt finite there (load_block).
-template <int DC, class T>
+template <int DC, int VB, class T>
 inline void accumulate_small(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
                              index_t ld, index_t nb) {
-    using simd::vd;
-    constexpr index_t W = simd::kW;
+    constexpr int W = simd::lanes<double, VB>;
+    using vd = simd::vec<double, W>;
     constexpr int NS = DC * (DC + 1) / 2;
     const double* shift = st.shift.data() + j * DC;
     vd sh[DC];
@@ -287,7 +293,7 @@ inline void accumulate_small(SuffStats& st, index_t j, const double* __restrict 
     for (index_t i0 = 0; i0 < nb; i0 += W) {
         vd dv[DC];
 #pragma GCC unroll 4
-        for (int l = 0; l < DC; ++l) dv[l] = simd::load_double(xt + l * ld + i0) - sh[l];
+        for (int l = 0; l < DC; ++l) dv[l] = simd::load_double<W>(xt + l * ld + i0) - sh[l];
         const vd r = simd::load<double, W>(rw + i0);
         acc[0] += r;
 #pragma GCC unroll 4
@@ -300,7 +306,7 @@ inline void accumulate_small(SuffStats& st, index_t j, const double* __restrict 
         }
     }
     double sums[1 + DC + NS];
-    simd::hsum_n(acc, sums);
+    simd::hsum_n<W>(acc, sums);
     st.nk[j] += sums[0];
     double* aj = st.a.data() + j * DC;
     for (int l = 0; l < DC; ++l) aj[l] += sums[1 + l];
@@ -310,24 +316,24 @@ inline void accumulate_small(SuffStats& st, index_t j, const double* __restrict 
 }
 
 // Statistics of one component for a block, rw = w_i r_ik (zero past nb).
-template <class T>
+template <class T, int VB>
 inline void accumulate(SuffStats& st, index_t j, double* rw, Workspace<T>& ws, index_t nb) {
     if (st.cov == CovType::diag || st.cov == CovType::spherical) {
         zero_tail(rw, nb);
-        accumulate_diag(st, j, rw, ws.xt.data(), ws.ld, nb);
+        accumulate_diag<T, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
         return;
     }
     if (st.d <= 4) {
         zero_tail(rw, nb);
         switch (st.d) {
-            case 1: return accumulate_small<1>(st, j, rw, ws.xt.data(), ws.ld, nb);
-            case 2: return accumulate_small<2>(st, j, rw, ws.xt.data(), ws.ld, nb);
-            case 3: return accumulate_small<3>(st, j, rw, ws.xt.data(), ws.ld, nb);
-            default: return accumulate_small<4>(st, j, rw, ws.xt.data(), ws.ld, nb);
+            case 1: return accumulate_small<1, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
+            case 2: return accumulate_small<2, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
+            case 3: return accumulate_small<3, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
+            default: return accumulate_small<4, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
         }
     }
     zero_tail(rw, nb);
-    accumulate_component(st, j, rw, ws.xt.data(), ws.diffd.data(), ws.z.data(), ws.ld, nb);
+    accumulate_component<T, VB>(st, j, rw, ws.xt.data(), ws.diffd.data(), ws.z.data(), ws.ld, nb);
 }
 
 // Rough multiply-add count of a pass, for threads_for.
@@ -363,10 +369,9 @@ namespace detail {
 // The fused pass over rows [r0, r1): log-densities, log-sum-exp, per-sample
 // outputs and (when st is not null) sufficient statistics. Adds the weighted
 // log-likelihood and the weight seen to ll and sw.
-template <class T>
-GAUSSMIX_MULTIVERSION void e_step_rows(const DataView<T>& X, const Model<T>& model, index_t r0, index_t r1,
-                                       const EStepOutputs<T>& out, SuffStats* st, Workspace<T>& ws, double& ll,
-                                       double& sw) {
+template <class T, int VB>
+inline void e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_t r0, index_t r1,
+                             const EStepOutputs<T>& out, SuffStats* st, Workspace<T>& ws, double& ll, double& sw) {
     const index_t K = model.k, ld = ws.ld;
     T* __restrict lp = ws.logp.data();
     T* __restrict mx = ws.mx.data();
@@ -375,9 +380,9 @@ GAUSSMIX_MULTIVERSION void e_step_rows(const DataView<T>& X, const Model<T>& mod
     double* __restrict rw = ws.rw.data();
     for (index_t b0 = r0; b0 < r1; b0 += ld) {
         const index_t nb = std::min(ld, r1 - b0);
-        load_block(X, b0, nb, ws.xt.data(), w, ld);
+        load_block<T, VB>(X, b0, nb, ws.xt.data(), w, ld);
         for (index_t j = 0; j < K; ++j)
-            kernel::component_log_prob(model, j, ws.xt.data(), ws.diff.data(), lp + j * ld, ld, nb);
+            kernel::component_log_prob<T, VB>(model, j, ws.xt.data(), ws.diff.data(), lp + j * ld, ld, nb);
         // m_i = max_k l_ik (and its argmax)
 #pragma omp simd
         for (index_t i = 0; i < nb; ++i) mx[i] = lp[i];
@@ -420,14 +425,14 @@ GAUSSMIX_MULTIVERSION void e_step_rows(const DataView<T>& X, const Model<T>& mod
         // exp(l_ik - m_i) in place, and their sum over k, one vector of
         // samples at a time (lanes past nb are computed and never used).
         {
-            constexpr int VW = 64 / sizeof(T);
+            constexpr int VW = simd::lanes<T, VB>;
             using V = simd::vec<T, VW>;
             for (index_t i0 = 0; i0 < nb; i0 += VW) {
                 const V m = simd::load<T, VW>(mx + i0);
                 V s = {};
                 for (index_t j = 0; j < K; ++j) {
                     T* lj = lp + j * ld + i0;
-                    const V e = vmath::exp_vec(simd::load<T, VW>(lj) - m);
+                    const V e = vmath::exp_vec<VW>(simd::load<T, VW>(lj) - m);
                     simd::store<T, VW>(lj, e);
                     s += e;
                 }
@@ -477,22 +482,28 @@ GAUSSMIX_MULTIVERSION void e_step_rows(const DataView<T>& X, const Model<T>& mod
             const T* __restrict lj = lp + j * ld;
 #pragma omp simd
             for (index_t i = 0; i < nb; ++i) rw[i] = ws_i[i] * static_cast<double>(lj[i]);
-            accumulate(*st, j, rw, ws, nb);
+            accumulate<T, VB>(*st, j, rw, ws, nb);
         }
     }
 }
 
+template <class T>
+void e_step_rows(const DataView<T>& X, const Model<T>& model, index_t r0, index_t r1, const EStepOutputs<T>& out,
+                 SuffStats* st, Workspace<T>& ws, double& ll, double& sw) {
+    dispatch_isa([&](auto vb) { e_step_rows_impl<T, decltype(vb)::value>(X, model, r0, r1, out, st, ws, ll, sw); });
+}
+
 // Statistics of given responsibilities over rows [r0, r1): hard labels
 // (labels[i] in [0, K) or -1 for none) or dense resp (N x K).
-template <class T>
-GAUSSMIX_MULTIVERSION void stats_rows(const DataView<T>& X, const std::int64_t* labels, const T* resp, index_t r0,
+template <class T, int VB>
+inline void stats_rows_impl(const DataView<T>& X, const std::int64_t* labels, const T* resp, index_t r0,
                                       index_t r1, SuffStats& st, Workspace<T>& ws) {
     const index_t K = st.k, ld = ws.ld;
     double* __restrict w = ws.w.data();
     double* __restrict rw = ws.rw.data();
     for (index_t b0 = r0; b0 < r1; b0 += ld) {
         const index_t nb = std::min(ld, r1 - b0);
-        load_block(X, b0, nb, ws.xt.data(), w, ld);
+        load_block<T, VB>(X, b0, nb, ws.xt.data(), w, ld);
         for (index_t i = 0; i < nb; ++i) st.sum_w += w[i];
         for (index_t j = 0; j < K; ++j) {
             bool any = false;
@@ -507,9 +518,15 @@ GAUSSMIX_MULTIVERSION void stats_rows(const DataView<T>& X, const std::int64_t* 
                 any = true;
             }
             if (!any) continue;
-            accumulate(st, j, rw, ws, nb);
+            accumulate<T, VB>(st, j, rw, ws, nb);
         }
     }
+}
+
+template <class T>
+void stats_rows(const DataView<T>& X, const std::int64_t* labels, const T* resp, index_t r0, index_t r1,
+                SuffStats& st, Workspace<T>& ws) {
+    dispatch_isa([&](auto vb) { stats_rows_impl<T, decltype(vb)::value>(X, labels, resp, r0, r1, st, ws); });
 }
 
 template <class T>

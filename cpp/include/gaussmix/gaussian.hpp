@@ -201,10 +201,10 @@ inline void center(const T* __restrict xt, const T* __restrict mu, T* __restrict
 // 512-bit vector of W samples at a time: their D differences stay in
 // registers and feed the D(D+1)/2 multiply-adds of the triangle. Reads up to
 // nb rounded up to W (ld is a multiple of 16; lanes past nb are never used).
-template <class T, int DC>
+template <class T, int DC, int VB>
 inline void maha_full_fixed(const T* __restrict xt, const T* __restrict mu, const T* __restrict u,
                             T* __restrict maha, index_t ld, index_t nb, T c) {
-    constexpr index_t W = 64 / sizeof(T);
+    constexpr index_t W = VB / sizeof(T);
     for (index_t i0 = 0; i0 < nb; i0 += W) {
         T dv[DC][W];
 #pragma GCC unroll 8
@@ -242,10 +242,10 @@ inline void maha_full_fixed(const T* __restrict xt, const T* __restrict mu, cons
 // With SUB, diff is the block itself and mu is subtracted as rows are loaded
 // (no centred copy written: cheaper while D <= 16, where a row is loaded by
 // at most two tiles).
-template <class T, bool SUB = false>
+template <class T, int VB, bool SUB = false>
 inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __restrict maha, index_t d,
                           index_t ld, index_t nb, T c, const T* __restrict mu = nullptr) {
-    constexpr int W = 64 / sizeof(T);  // one 512-bit vector
+    constexpr int W = VB / sizeof(T);
     using V = simd::vec<T, W>;
     constexpr int Q = 8;
     auto row = [&](index_t l, index_t i0) {
@@ -291,10 +291,10 @@ inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __
 // Four vectors of W samples at a time (four independent multiply-add
 // chains), their sums in registers across features. Reads up to nb rounded up
 // to 4W (ld is a multiple of 64; lanes past nb are never used).
-template <class T>
+template <class T, int VB>
 inline void maha_diag(const T* __restrict xt, const T* __restrict mu, const T* __restrict p, bool spherical,
                       T* __restrict maha, index_t d, index_t ld, index_t nb, T c) {
-    constexpr int W = 64 / sizeof(T);
+    constexpr int W = VB / sizeof(T);
     using Vec = simd::vec<T, W>;
     const T scale = spherical ? *p : T(1);
     for (index_t i0 = 0; i0 < nb; i0 += 4 * W) {
@@ -315,28 +315,28 @@ inline void maha_diag(const T* __restrict xt, const T* __restrict mu, const T* _
 }
 
 // Fixed-D kernels read xt and mu; the run-time-D kernel centres into diff first.
-template <class T>
+template <class T, int VB>
 inline void maha_full(const T* xt, const T* mu, T* diff, const T* u, T* maha, index_t d, index_t ld,
                       index_t nb, T c) {
     switch (d) {
-        case 1: return maha_full_fixed<T, 1>(xt, mu, u, maha, ld, nb, c);
-        case 2: return maha_full_fixed<T, 2>(xt, mu, u, maha, ld, nb, c);
-        case 3: return maha_full_fixed<T, 3>(xt, mu, u, maha, ld, nb, c);
-        case 4: return maha_full_fixed<T, 4>(xt, mu, u, maha, ld, nb, c);
-        case 5: return maha_full_fixed<T, 5>(xt, mu, u, maha, ld, nb, c);
-        case 6: return maha_full_fixed<T, 6>(xt, mu, u, maha, ld, nb, c);
-        case 7: return maha_full_fixed<T, 7>(xt, mu, u, maha, ld, nb, c);
-        case 8: return maha_full_fixed<T, 8>(xt, mu, u, maha, ld, nb, c);
+        case 1: return maha_full_fixed<T, 1, VB>(xt, mu, u, maha, ld, nb, c);
+        case 2: return maha_full_fixed<T, 2, VB>(xt, mu, u, maha, ld, nb, c);
+        case 3: return maha_full_fixed<T, 3, VB>(xt, mu, u, maha, ld, nb, c);
+        case 4: return maha_full_fixed<T, 4, VB>(xt, mu, u, maha, ld, nb, c);
+        case 5: return maha_full_fixed<T, 5, VB>(xt, mu, u, maha, ld, nb, c);
+        case 6: return maha_full_fixed<T, 6, VB>(xt, mu, u, maha, ld, nb, c);
+        case 7: return maha_full_fixed<T, 7, VB>(xt, mu, u, maha, ld, nb, c);
+        case 8: return maha_full_fixed<T, 8, VB>(xt, mu, u, maha, ld, nb, c);
         default:
-            if (d <= 16) return maha_full_dyn<T, true>(xt, u, maha, d, ld, nb, c, mu);
+            if (d <= 16) return maha_full_dyn<T, VB, true>(xt, u, maha, d, ld, nb, c, mu);
             center(xt, mu, diff, d, ld, nb);
-            return maha_full_dyn<T>(diff, u, maha, d, ld, nb, c);
+            return maha_full_dyn<T, VB>(diff, u, maha, d, ld, nb, c);
     }
 }
 
 // logp[i] = c - 0.5 * ||(x_i - mu)^T U||^2 for one component on a block.
 // diff is scratch (D x ld) for full and tied with D > 8.
-template <class T>
+template <class T, int VB>
 inline void component_log_prob(const Model<T>& m, index_t j, const T* xt, T* diff, T* logp,
                                index_t ld, index_t nb) {
     const index_t d = m.d;
@@ -345,10 +345,10 @@ inline void component_log_prob(const Model<T>& m, index_t j, const T* xt, T* dif
     switch (m.cov) {
         case CovType::full:
         case CovType::tied:
-            maha_full(xt, mu, diff, m.prec_of(j), logp, d, ld, nb, cj);
+            maha_full<T, VB>(xt, mu, diff, m.prec_of(j), logp, d, ld, nb, cj);
             break;
-        case CovType::diag: maha_diag(xt, mu, m.prec_of(j), false, logp, d, ld, nb, cj); break;
-        case CovType::spherical: maha_diag(xt, mu, m.prec_of(j), true, logp, d, ld, nb, cj); break;
+        case CovType::diag: maha_diag<T, VB>(xt, mu, m.prec_of(j), false, logp, d, ld, nb, cj); break;
+        case CovType::spherical: maha_diag<T, VB>(xt, mu, m.prec_of(j), true, logp, d, ld, nb, cj); break;
     }
 }
 

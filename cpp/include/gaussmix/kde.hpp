@@ -157,10 +157,10 @@ inline T compact_kernel(Kernel k, T d2) {
 // tmax, in one pass over the tile; a zero-weight point and the lanes past nt
 // get -inf. Distances are summed QB queries at a time so each training
 // vector loaded feeds QB accumulators in registers.
-template <class T, int QB, bool ISO>
+template <class T, int QB, bool ISO, int VB>
 inline void log_kernel_tile(const WhitenedSet<T>& tr, const T* qw, bool gaussian, index_t t0, index_t nt,
                             T* __restrict v, T* tmax) {
-    constexpr int W = 64 / sizeof(T);
+    constexpr int W = simd::lanes<T, VB>;
     using V = simd::vec<T, W>;
     constexpr T neg_inf = -std::numeric_limits<T>::infinity();
     const index_t D = tr.d, ld = tr.ld;
@@ -213,24 +213,24 @@ inline void log_kernel_tile(const WhitenedSet<T>& tr, const T* qw, bool gaussian
 
 // sum_i w_i exp(v_i - m) over [0, n) rounded up to whole vectors (v is -inf
 // past n), in T, lanes summed in order.
-template <class T>
+template <class T, int VB>
 inline T exp_sum(const T* __restrict v, const T* __restrict w, index_t n, T m) {
-    constexpr int W = 64 / sizeof(T);
+    constexpr int W = simd::lanes<T, VB>;
     using V = simd::vec<T, W>;
     V s = {}, s2 = {};  // two chains: even and odd vectors
     index_t i = 0;
     if (w) {
         for (; i + W < n; i += 2 * W) {
-            s += simd::load<T, W>(w + i) * vmath::exp_vec(simd::load<T, W>(v + i) - m);
-            s2 += simd::load<T, W>(w + i + W) * vmath::exp_vec(simd::load<T, W>(v + i + W) - m);
+            s += simd::load<T, W>(w + i) * vmath::exp_vec<W>(simd::load<T, W>(v + i) - m);
+            s2 += simd::load<T, W>(w + i + W) * vmath::exp_vec<W>(simd::load<T, W>(v + i + W) - m);
         }
-        if (i < n) s += simd::load<T, W>(w + i) * vmath::exp_vec(simd::load<T, W>(v + i) - m);
+        if (i < n) s += simd::load<T, W>(w + i) * vmath::exp_vec<W>(simd::load<T, W>(v + i) - m);
     } else {
         for (; i + W < n; i += 2 * W) {
-            s += vmath::exp_vec(simd::load<T, W>(v + i) - m);
-            s2 += vmath::exp_vec(simd::load<T, W>(v + i + W) - m);
+            s += vmath::exp_vec<W>(simd::load<T, W>(v + i) - m);
+            s2 += vmath::exp_vec<W>(simd::load<T, W>(v + i + W) - m);
         }
-        if (i < n) s += vmath::exp_vec(simd::load<T, W>(v + i) - m);
+        if (i < n) s += vmath::exp_vec<W>(simd::load<T, W>(v + i) - m);
     }
     s += s2;
     T t = s[0];
@@ -241,13 +241,13 @@ inline T exp_sum(const T* __restrict v, const T* __restrict w, index_t n, T m) {
 // S(q) for queries [q0, q1) (rows of Q, not yet whitened). self_offset >= 0
 // marks the queries as training points q0 + self_offset.. whose own term is
 // left out (leave-one-out); -1 for none.
-template <class T>
-GAUSSMIX_MULTIVERSION void kde_rows(const WhitenedSet<T>& tr, const DataView<T>& Q, Kernel kernel,
+template <class T, int VB>
+inline void kde_rows_impl(const WhitenedSet<T>& tr, const DataView<T>& Q, Kernel kernel,
                                     index_t q0, index_t q1, bool exclude_self, T* out) {
     // Queries are taken QB at a time: each training vector loaded feeds QB
     // independent squared-distance accumulators held in registers.
     constexpr index_t QB = 4;
-    constexpr index_t W = 64 / sizeof(T);  // lanes of a 512-bit vector; ld is a multiple of 16
+    constexpr index_t W = simd::lanes<T, VB>;  // lanes of a vector; ld is a multiple of 16
     const index_t D = tr.d, N = tr.n, ld = tr.ld;
     std::vector<double> qd(D);
     std::vector<T> qw(QB * D);
@@ -275,9 +275,9 @@ GAUSSMIX_MULTIVERSION void kde_rows(const WhitenedSet<T>& tr, const DataView<T>&
             if (log_domain) {
                 T tmax[QB];
                 if (iso)
-                    log_kernel_tile<T, QB, true>(tr, qw.data(), kernel == Kernel::gaussian, t0, nt, v.data(), tmax);
+                    log_kernel_tile<T, QB, true, VB>(tr, qw.data(), kernel == Kernel::gaussian, t0, nt, v.data(), tmax);
                 else
-                    log_kernel_tile<T, QB, false>(tr, qw.data(), kernel == Kernel::gaussian, t0, nt, v.data(), tmax);
+                    log_kernel_tile<T, QB, false, VB>(tr, qw.data(), kernel == Kernel::gaussian, t0, nt, v.data(), tmax);
                 for (index_t q = 0; q < nq; ++q) {
                     const index_t j = j0 + q;
                     T* __restrict vb = v.data() + q * kKdeTile;
@@ -292,7 +292,7 @@ GAUSSMIX_MULTIVERSION void kde_rows(const WhitenedSet<T>& tr, const DataView<T>&
                         s[q] *= std::exp(m[q] - static_cast<double>(tmax[q]));
                         m[q] = static_cast<double>(tmax[q]);
                     }
-                    s[q] += static_cast<double>(exp_sum(vb, wt, nt, static_cast<T>(m[q])));
+                    s[q] += static_cast<double>(exp_sum<T, VB>(vb, wt, nt, static_cast<T>(m[q])));
                 }
                 continue;
             }
@@ -342,6 +342,12 @@ GAUSSMIX_MULTIVERSION void kde_rows(const WhitenedSet<T>& tr, const DataView<T>&
         for (index_t q = 0; q < nq; ++q)
             out[j0 + q] = static_cast<T>(log_domain ? m[q] + std::log(s[q]) : std::log(s[q]));
     }
+}
+
+template <class T>
+void kde_rows(const WhitenedSet<T>& tr, const DataView<T>& Q, Kernel kernel, index_t q0, index_t q1,
+              bool exclude_self, T* out) {
+    dispatch_isa([&](auto vb) { kde_rows_impl<T, decltype(vb)::value>(tr, Q, kernel, q0, q1, exclude_self, out); });
 }
 
 }  // namespace detail

@@ -23,8 +23,11 @@
 #include <stdexcept>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
+#include <type_traits>
 
 #ifdef GAUSSMIX_OPENMP
 #include <omp.h>
@@ -42,9 +45,85 @@
 #define GAUSSMIX_MULTIVERSION
 #endif
 
+// The vector kernels (simd.hpp) are instead instantiated once per vector
+// width, each inside a function compiled for its instruction set, and
+// dispatch_isa picks one when called: AVX-512 (64-byte vectors), AVX2 + FMA
+// (32), or the baseline (16 bytes: SSE2, NEON).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(GAUSSMIX_NO_MULTIVERSION) && \
+    (__GNUC__ >= 12)
+#define GAUSSMIX_ISA_DISPATCH 1
+#define GAUSSMIX_TARGET_AVX512 __attribute__((target("arch=x86-64-v4"), flatten))
+#define GAUSSMIX_TARGET_AVX2 __attribute__((target("arch=x86-64-v3"), flatten))
+#endif
+
 namespace gaussmix {
 
 using index_t = std::ptrdiff_t;
+
+// Vector width in bytes of the widest instruction set of this CPU that the
+// engine has kernels for (without dispatch: the one it was compiled for).
+// The environment variable GAUSSMIX_ISA = avx2 or baseline caps it, to test
+// or measure the narrower kernels on a wider CPU; it is read once.
+inline int vector_bytes() noexcept {
+#if defined(GAUSSMIX_ISA_DISPATCH)
+    static const int vb = [] {
+        int v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+                    ? 64
+                : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 32
+                                                                                  : 16;
+        if (const char* cap = std::getenv("GAUSSMIX_ISA")) {
+            if (std::strcmp(cap, "avx2") == 0 && v > 32) v = 32;
+            if (std::strcmp(cap, "baseline") == 0) v = 16;
+        }
+        return v;
+    }();
+    return vb;
+#elif defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+    return 64;
+#elif defined(__AVX2__) && defined(__FMA__)
+    return 32;
+#else
+    return 16;
+#endif
+}
+
+namespace detail {
+#if defined(GAUSSMIX_ISA_DISPATCH)
+template <class F>
+GAUSSMIX_TARGET_AVX512 void run_avx512(F& f) {
+    f(std::integral_constant<int, 64>{});
+}
+template <class F>
+GAUSSMIX_TARGET_AVX2 void run_avx2(F& f) {
+    f(std::integral_constant<int, 32>{});
+}
+template <class F>
+__attribute__((flatten)) void run_base(F& f) {
+    f(std::integral_constant<int, 16>{});
+}
+#endif
+}  // namespace detail
+
+// Calls f(std::integral_constant<int, VB>{}) with the vector width of this
+// CPU, compiled for its instruction set (everything f calls is inlined into
+// that instantiation).
+template <class F>
+void dispatch_isa(F&& f) {
+#if defined(GAUSSMIX_ISA_DISPATCH)
+    switch (vector_bytes()) {
+        case 64: return detail::run_avx512(f);
+        case 32: return detail::run_avx2(f);
+        default: return detail::run_base(f);
+    }
+#elif defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+    f(std::integral_constant<int, 64>{});
+#elif defined(__AVX2__) && defined(__FMA__)
+    f(std::integral_constant<int, 32>{});
+#else
+    f(std::integral_constant<int, 16>{});
+#endif
+}
 
 inline bool openmp_enabled() noexcept {
 #ifdef GAUSSMIX_OPENMP

@@ -5,9 +5,13 @@
 // keeps in registers. The same sums written as local arrays, T acc[R][W],
 // were kept on the stack by GCC (every multiply-add became load, add, store
 // through memory). Each lane does what the scalar code would: no reassociation
-// beyond the lane split, no fast-math. One type serves every instruction set a
-// kernel is compiled for (GAUSSMIX_MULTIVERSION); on a narrower one the
-// compiler splits it into the vectors it has.
+// beyond the lane split, no fast-math.
+//
+// Kernels take the vector width in bytes, VB, as a template parameter and are
+// instantiated once per instruction set (64: AVX-512, 32: AVX2, 16: SSE2 and
+// others; see parallel.hpp's dispatch_isa). A width the target does not have
+// is lowered by GCC element by element through memory, many times slower, so
+// a kernel must never use vectors wider than its VB.
 #pragma once
 
 #include <cstddef>
@@ -15,8 +19,8 @@
 #include <type_traits>
 
 #if defined(__GNUC__) && !defined(__clang__)
-// Vector values of 64 bytes change the calling convention where AVX-512 is
-// off; they are only passed between inlined functions of this engine.
+// Vector values wider than the baseline change the calling convention; they
+// are only passed between inlined functions of this engine.
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
@@ -30,9 +34,11 @@ struct vec_of {
 template <class T, int N>
 using vec = typename vec_of<T, N>::type;
 
-// Eight doubles: the width the statistics are accumulated at.
-constexpr int kW = 8;
-using vd = vec<double, kW>;
+// Lanes of T in VB bytes, and the vector of them.
+template <class T, int VB>
+constexpr int lanes = VB / static_cast<int>(sizeof(T));
+template <class T, int VB>
+using native = vec<T, lanes<T, VB>>;
 
 template <class T, int N>
 inline vec<T, N> load(const T* p) {
@@ -48,43 +54,70 @@ inline void store(T* p, const vec<T, N>& v) {
 
 template <class T, int N>
 inline vec<T, N> splat(T x) {
-    vec<T, N> v = {};
-    return v + x;
+    vec<T, N> v;
+    for (int t = 0; t < N; ++t) v[t] = x;
+    return v;
 }
 
-// kW lanes of p converted to double.
-template <class T>
-inline vd load_double(const T* p) {
-    return __builtin_convertvector((load<T, kW>(p)), vd);
+// N lanes of p converted to double.
+template <int N, class T>
+inline vec<double, N> load_double(const T* p) {
+    if constexpr (std::is_same<T, double>::value)
+        return load<double, N>(p);
+    else
+        return __builtin_convertvector((load<T, N>(p)), vec<double, N>);
 }
 
-// Sum of the lanes, in lane order.
-inline double hsum(const vd& v) {
-    double s = v[0];
-    for (int t = 1; t < kW; ++t) s += v[t];
-    return s;
+// Sum of the lanes, by halving (the same order at every width).
+template <int N>
+inline double hsum(const vec<double, N>& v) {
+    if constexpr (N == 1) {
+        return v[0];
+    } else {
+        vec<double, N / 2> lo, hi;
+        std::memcpy(&lo, &v, sizeof lo);
+        std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
+        return hsum<N / 2>(lo + hi);
+    }
 }
 
-// The lane sums of four vectors, {sum a, sum b, sum c, sum d}, by pairwise
-// halving (12 vector operations instead of 28 scalar ones).
-inline vec<double, 4> hsum4(const vd& a, const vd& b, const vd& c, const vd& d) {
-    using vi = vec<long long, kW>;
-    const vd ab = __builtin_shuffle(a, b, vi{0, 1, 2, 3, 8, 9, 10, 11}) +
-                  __builtin_shuffle(a, b, vi{4, 5, 6, 7, 12, 13, 14, 15});
-    const vd cd = __builtin_shuffle(c, d, vi{0, 1, 2, 3, 8, 9, 10, 11}) +
-                  __builtin_shuffle(c, d, vi{4, 5, 6, 7, 12, 13, 14, 15});
-    // {a, a, c, c, b, b, d, d} partial sums
-    const vd w = __builtin_shuffle(ab, cd, vi{0, 1, 8, 9, 4, 5, 12, 13}) +
-                 __builtin_shuffle(ab, cd, vi{2, 3, 10, 11, 6, 7, 14, 15});
-    const vd s = __builtin_shuffle(w, vi{0, 4, 2, 6, 1, 5, 3, 7});
-    vec<double, 4> lo, hi;
-    std::memcpy(&lo, &s, sizeof lo);
-    std::memcpy(&hi, reinterpret_cast<const char*>(&s) + sizeof lo, sizeof hi);
-    return lo + hi;
+// The lane sums of four vectors, {sum a, sum b, sum c, sum d}. At eight lanes
+// by pairwise halving across the four (12 vector operations instead of 28
+// scalar ones); otherwise one vector at a time.
+template <int N>
+inline vec<double, 4> hsum4(const vec<double, N>& a, const vec<double, N>& b, const vec<double, N>& c,
+                            const vec<double, N>& d) {
+    if constexpr (N == 8) {
+        using V = vec<double, 8>;
+        using I = vec<long long, 8>;
+        const V ab = __builtin_shuffle(a, b, I{0, 1, 2, 3, 8, 9, 10, 11}) +
+                     __builtin_shuffle(a, b, I{4, 5, 6, 7, 12, 13, 14, 15});
+        const V cd = __builtin_shuffle(c, d, I{0, 1, 2, 3, 8, 9, 10, 11}) +
+                     __builtin_shuffle(c, d, I{4, 5, 6, 7, 12, 13, 14, 15});
+        // {a, a, c, c, b, b, d, d} partial sums
+        const V w = __builtin_shuffle(ab, cd, I{0, 1, 8, 9, 4, 5, 12, 13}) +
+                    __builtin_shuffle(ab, cd, I{2, 3, 10, 11, 6, 7, 14, 15});
+        const V s = __builtin_shuffle(w, I{0, 4, 2, 6, 1, 5, 3, 7});
+        vec<double, 4> lo, hi;
+        std::memcpy(&lo, &s, sizeof lo);
+        std::memcpy(&hi, reinterpret_cast<const char*>(&s) + sizeof lo, sizeof hi);
+        return lo + hi;
+    } else {
+        return vec<double, 4>{hsum<N>(a), hsum<N>(b), hsum<N>(c), hsum<N>(d)};
+    }
+}
+
+// out[i] = the lane sum of v[i], i < M, four at a time.
+template <int N, int M>
+inline void hsum_n(const vec<double, N> (&v)[M], double* out) {
+    int i = 0;
+    for (; i + 4 <= M; i += 4) store<double, 4>(out + i, hsum4<N>(v[i], v[i + 1], v[i + 2], v[i + 3]));
+    for (; i < M; ++i) out[i] = hsum<N>(v[i]);
 }
 
 // Eight rows of eight values (row-major, contiguous at src) stored as eight
-// columns: dst[l * ld + i] = src[i * 8 + l]. Three rounds of lane shuffles.
+// columns: dst[l * ld + i] = src[i * 8 + l]. Three rounds of lane shuffles;
+// for a width of eight lanes of T.
 template <class T>
 inline void transpose8(const T* __restrict src, T* __restrict dst, std::ptrdiff_t ld) {
     using V = vec<T, 8>;
@@ -109,14 +142,6 @@ inline void transpose8(const T* __restrict src, T* __restrict dst, std::ptrdiff_
         store<T, 8>(dst + c * ld, __builtin_shuffle(u[c], u[c + 4], lo4));
         store<T, 8>(dst + (c + 4) * ld, __builtin_shuffle(u[c], u[c + 4], hi4));
     }
-}
-
-// out[i] = the lane sum of v[i], i < M, four at a time.
-template <int M>
-inline void hsum_n(const vd (&v)[M], double* out) {
-    int i = 0;
-    for (; i + 4 <= M; i += 4) store<double, 4>(out + i, hsum4(v[i], v[i + 1], v[i + 2], v[i + 3]));
-    for (; i < M; ++i) out[i] = hsum(v[i]);
 }
 
 }  // namespace simd

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "parallel.hpp"
 #include "simd.hpp"
@@ -99,93 +100,139 @@ inline float log_scalar(float x) {
     return x == x ? y : x;
 }
 
-// exp over one vector of 64 bytes (8 doubles, 16 floats), for x <= 0 (as
-// log-sum-exp passes: values minus their maximum), by a shorter route than
-// exp_scalar: n = round(x 2^s / ln 2) with s = 3 (double) or 4 (float),
-// x = (n >> s) ln 2 + (n & (2^s - 1)) ln 2 / 2^s + r, |r| <= ln 2 / 2^(s+1),
-// so exp(x) = 2^(n >> s) * 2^((n & (2^s-1)) / 2^s) * exp(r). The 2^s powers
-// 2^(j/2^s) sit in one vector register, looked up by a lane permutation (not
-// a gather); exp(r) - 1 is its Taylor polynomial of degree 8 (double: truncation
-// < 2e-18 relative) or 3 (float: < 1e-8), and 2^(j/2^s) (1 + that) one
-// fused multiply-add. Inputs below -708.39 (float:
-// -87.33), -inf included, give 0, where the true value is below the smallest
-// normal number; NaN gives NaN. Positive inputs up to 709 (float: 88) are
-// still right; larger ones are outside the domain. Within 1.5 ulp of the
-// exact value (1.0 measured; checked against libm in the tests).
-using vd8 = simd::vec<double, 8>;
-using vf16 = simd::vec<float, 16>;
+// exp over one vector of L lanes, for x <= 0 (as log-sum-exp passes: values
+// minus their maximum). With s = log2 L: n = round(x 2^s / ln 2),
+// x = (n >> s) ln 2 + (n & (L - 1)) ln 2 / L + r, |r| <= ln 2 / 2L, so
+// exp(x) = 2^(n >> s) * 2^((n & (L - 1)) / L) * exp(r). The L powers
+// 2^(j/L) fill one vector register and are looked up by a lane permutation
+// (not a gather); exp(r) - 1 is its Taylor polynomial, of the degree that
+// makes its truncation error below 2e-17 relative in double (degree 8 at
+// L = 8, 9 at 4, 11 at 2) and 1e-8 in float (3 at L = 16, 4 at 8, 5 at 4);
+// 2^(j/L) (1 + that) is one fused multiply-add. 2^(n >> s) is built in the
+// exponent bits with a left shift only (64-bit arithmetic right shifts are
+// AVX-512's). Inputs below -708.39 (float: -87.33), -inf included, give 0,
+// where the true value is below the smallest normal number; NaN gives NaN.
+// Positive inputs up to 709 (float: 88) are still right; larger ones are
+// outside the domain. Within 1.5 ulp of the exact value (1.0 measured;
+// checked against libm in the tests).
+namespace detail {
+// 2^(j/8), j < 8, and 2^(j/16), j < 16, correctly rounded.
+constexpr double kPow2Eighths[8] = {1.0, 1.0905077326652577, 1.189207115002721, 1.2968395546510096,
+                                    1.4142135623730951, 1.5422108254079407, 1.681792830507429,
+                                    1.8340080864093424};
+constexpr float kPow2Sixteenths[16] = {
+    1.0f, 1.0442737824274138f, 1.0905077326652577f, 1.1387886347566916f, 1.189207115002721f,
+    1.241857812073484f, 1.2968395546510096f, 1.3542555469368927f, 1.4142135623730951f,
+    1.4768261459394993f, 1.5422108254079407f, 1.6104903319492543f, 1.681792830507429f,
+    1.7562521603732995f, 1.8340080864093424f, 1.9152065613971474f};
 
-inline vd8 exp_vec(vd8 x) {
-    using vi = simd::vec<std::int64_t, 8>;
-    using vu = simd::vec<std::uint64_t, 8>;
+constexpr int log2i(int v) { return v <= 1 ? 0 : 1 + log2i(v / 2); }
+
+// 1/k! for k < 14
+constexpr double kInvFactorial[14] = {1.0, 1.0, 0.5, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040,
+                                      1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800,
+                                      1.0 / 479001600, 1.0 / 6227020800};
+
+// tab[t] for the lanes of a vector, by permutation with the lane indices j.
+template <class T, int L, class VU>
+inline simd::vec<T, L> lookup(const simd::vec<T, L>& tab, const VU& j) {
+    using U = typename std::remove_cv<typename std::remove_reference<decltype(j[0])>::type>::type;
+    if constexpr (L == 1) {
+        return tab;
+    } else if constexpr (sizeof(T) == 8 && L < 8) {
+        // 64-bit lanes as pairs of 32-bit lanes: AVX2 permutes those by a
+        // vector of indices (vpermd), but not 64-bit ones.
+        using I32 = simd::vec<std::int32_t, 2 * L>;
+        const VU idx = (j * 2) | ((j * 2 + 1) << 32);
+        I32 t32, i32;
+        std::memcpy(&t32, &tab, sizeof t32);
+        std::memcpy(&i32, &idx, sizeof i32);
+        const I32 r32 = __builtin_shuffle(t32, i32);
+        simd::vec<T, L> r;
+        std::memcpy(&r, &r32, sizeof r);
+        return r;
+    } else {
+        using S = simd::vec<typename std::make_signed<U>::type, L>;
+        return __builtin_shuffle(tab, reinterpret_cast<S>(j));
+    }
+}
+}  // namespace detail
+
+template <int L>
+inline simd::vec<double, L> exp_vec(simd::vec<double, L> x) {
+    using V = simd::vec<double, L>;
+    using vu = simd::vec<std::uint64_t, L>;
+    constexpr int s = detail::log2i(L);
+    constexpr int deg = L >= 8 ? 8 : L == 4 ? 9 : L == 2 ? 11 : 13;
     constexpr double lo = -708.39;
-    constexpr double k8_ln2 = 11.541560327111707;                // 8 / ln 2
-    constexpr double ln2_8_hi = 6.93147180369123816490e-01 / 8;  // few bits: n * ln2_8_hi is exact
-    constexpr double ln2_8_lo = 1.90821492927058770002e-10 / 8;
+    constexpr double k_ln2 = 1.4426950408889634074 * L;                // L / ln 2
+    constexpr double ln2_hi = 6.93147180369123816490e-01 / L;         // few bits: n * ln2_hi is exact
+    constexpr double ln2_lo = 1.90821492927058770002e-10 / L;
     constexpr double shifter = 6755399441055744.0;  // 1.5 * 2^52: rounds to an integer
-    const vd8 tab = {1.0, 1.0905077326652577, 1.189207115002721, 1.2968395546510096,
-                     1.4142135623730951, 1.5422108254079407, 1.681792830507429, 1.8340080864093424};
-    const vd8 t = x * k8_ln2 + shifter;
-    const vd8 n = t - shifter;
-    const vd8 r = (x - n * ln2_8_hi) - n * ln2_8_lo;
-    vd8 p = r * (1.0 / 40320.0) + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    const vd8 q = p * r;  // exp(r) - 1
+    V tab;
+    for (int t = 0; t < L; ++t) tab[t] = detail::kPow2Eighths[(t * 8) / (L > 8 ? 8 : L)];
+    const V t = x * k_ln2 + shifter;
+    const V n = t - shifter;
+    const V r = (x - n * ln2_hi) - n * ln2_lo;
+    V p = r * detail::kInvFactorial[deg] + detail::kInvFactorial[deg - 1];
+    for (int k = deg - 2; k >= 1; --k) p = p * r + detail::kInvFactorial[k];
+    const V q = p * r;  // exp(r) - 1
     vu bits;
     std::memcpy(&bits, &t, sizeof bits);
-    const vi ni = reinterpret_cast<vi>(bits - 0x4338000000000000ULL);  // n, from the bits of t
-    const vu e = reinterpret_cast<vu>((ni >> 3) + 1023) << 52;         // 2^floor(n / 8)
-    vd8 scale;
+    const vu ni = bits - 0x4338000000000000ULL;  // n (two's complement), from the bits of t
+    const vu j = ni & (L - 1);
+    // exponent field floor(n / L) + 1023 = (n - j + 1023 L) / L, shifted into
+    // place; n >= -1022 L wherever the result is kept
+    const vu e = (ni - j + 1023 * L) << (52 - s);
+    V scale;
     std::memcpy(&scale, &e, sizeof scale);
-    const vd8 tj = __builtin_shuffle(tab, ni & 7);
-    const vd8 y = (tj * q + tj) * scale;  // one rounding for 2^(j/8) exp(r)
+    const V tj = detail::lookup<double, L>(tab, j);
+    const V y = (tj * q + tj) * scale;  // one rounding for 2^(j/L) exp(r)
     return x < lo ? 0.0 : y;  // also where the integer path above overflowed
 }
 
-inline vf16 exp_vec(vf16 x) {
-    using vi = simd::vec<std::int32_t, 16>;
-    using vu = simd::vec<std::uint32_t, 16>;
+template <int L>
+inline simd::vec<float, L> exp_vec(simd::vec<float, L> x) {
+    using V = simd::vec<float, L>;
+    using vu = simd::vec<std::uint32_t, L>;
+    constexpr int s = detail::log2i(L > 16 ? 16 : L);
+    constexpr int m = 1 << s;  // table entries
+    constexpr int deg = m >= 16 ? 3 : m == 8 ? 4 : m == 4 ? 5 : 6;
     constexpr float lo = -87.33f;
-    constexpr float k16_ln2 = 23.083120654223414f;  // 16 / ln 2
-    constexpr float ln2_16_hi = 0.693359375f / 16;
-    constexpr float ln2_16_lo = -2.12194440e-4f / 16;
+    constexpr float k_ln2 = static_cast<float>(1.4426950408889634074 * m);
+    constexpr float ln2_hi = 0.693359375f / m;
+    constexpr float ln2_lo = -2.12194440e-4f / m;
     constexpr float shifter = 12582912.0f;  // 1.5 * 2^23
-    const vf16 tab = {1.0f, 1.0442737824274138f, 1.0905077326652577f, 1.1387886347566916f,
-                      1.189207115002721f, 1.241857812073484f, 1.2968395546510096f, 1.3542555469368927f,
-                      1.4142135623730951f, 1.4768261459394993f, 1.5422108254079407f, 1.6104903319492543f,
-                      1.681792830507429f, 1.7562521603732995f, 1.8340080864093424f, 1.9152065613971474f};
-    const vf16 t = x * k16_ln2 + shifter;
-    const vf16 n = t - shifter;
-    const vf16 r = (x - n * ln2_16_hi) - n * ln2_16_lo;
-    vf16 p = r * (1.0f / 6.0f) + 0.5f;
-    p = p * r + 1.0f;
-    const vf16 q = p * r;
+    V tab;
+    for (int t = 0; t < L; ++t) tab[t] = detail::kPow2Sixteenths[((t % m) * 16) / m];
+    const V t = x * k_ln2 + shifter;
+    const V n = t - shifter;
+    const V r = (x - n * ln2_hi) - n * ln2_lo;
+    V p = r * static_cast<float>(detail::kInvFactorial[deg]) + static_cast<float>(detail::kInvFactorial[deg - 1]);
+    for (int k = deg - 2; k >= 1; --k) p = p * r + static_cast<float>(detail::kInvFactorial[k]);
+    const V q = p * r;
     vu bits;
     std::memcpy(&bits, &t, sizeof bits);
-    const vi ni = reinterpret_cast<vi>(bits - 0x4b400000U);
-    const vu e = reinterpret_cast<vu>((ni >> 4) + 127) << 23;
-    vf16 scale;
+    const vu ni = bits - 0x4b400000U;
+    const vu j = ni & (m - 1);
+    const vu e = (ni - j + 127 * m) << (23 - s);  // (floor(n / m) + 127) << 23
+    V scale;
     std::memcpy(&scale, &e, sizeof scale);
-    const vf16 tj = __builtin_shuffle(tab, ni & 15);
-    const vf16 y = (tj * q + tj) * scale;
+    const V tj = detail::lookup<float, L>(tab, j);
+    const V y = (tj * q + tj) * scale;
     return x < lo ? 0.0f : y;
 }
 
-// y[i] = exp(x[i]) for i < n by exp_vec (so x <= 0), a vector at a time, the
-// last one padded; x and y may alias.
-template <class T>
-GAUSSMIX_MULTIVERSION void exp_array(const T* x, T* y, std::int64_t n) {
-    constexpr int W = 64 / sizeof(T);
+// y[i] = exp(x[i]) for i < n by exp_vec (so x <= 0), VB bytes at a time, the
+// last vector padded; x and y may alias.
+template <class T, int VB>
+inline void exp_array(const T* x, T* y, std::int64_t n) {
+    constexpr int W = simd::lanes<T, VB>;
     for (std::int64_t i = 0; i < n; i += W) {
         T buf[W] = {};
         const std::int64_t m = n - i < W ? n - i : W;
         std::memcpy(buf, x + i, sizeof(T) * static_cast<std::size_t>(m));
-        simd::store<T, W>(buf, exp_vec(simd::load<T, W>(buf)));
+        simd::store<T, W>(buf, exp_vec<W>(simd::load<T, W>(buf)));
         std::memcpy(y + i, buf, sizeof(T) * static_cast<std::size_t>(m));
     }
 }
