@@ -49,7 +49,7 @@ namespace detail {
 
 // Rows per block: 256, fewer for wide data so a block's working set (four
 // D x B arrays) stays within the L2 cache. Always a multiple of 64, so that
-// kernels working on four 512-bit vectors at a time stay inside a block.
+// kernels working on four vectors at a time stay inside a block.
 inline index_t block_rows(index_t d) {
     index_t b = 16384 / std::max<index_t>(d, 1);
     b = std::max<index_t>(64, std::min<index_t>(256, b));

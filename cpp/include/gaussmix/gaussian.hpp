@@ -198,7 +198,7 @@ inline void center(const T* __restrict xt, const T* __restrict mu, T* __restrict
 //
 // q_i = ||(x_i - mu)^T U||^2 for an upper-triangular U (row-major, zeros
 // below the diagonal), compile-time D, from the transposed block xt. One
-// 512-bit vector of W samples at a time: their D differences stay in
+// vector of W samples at a time: their D differences stay in
 // registers and feed the D(D+1)/2 multiply-adds of the triangle. Reads up to
 // nb rounded up to W (ld is a multiple of 16; lanes past nb are never used).
 template <class T, int DC, int VB>
