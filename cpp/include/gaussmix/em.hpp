@@ -242,7 +242,7 @@ inline void accumulate_diag_group(const double* __restrict shift, double* __rest
 
 // Statistics of one component for diag and spherical, straight from the
 // block: n += sum rw, a_l += sum rw (x_l - s_l), S_l += sum rw (x_l - s_l)^2,
-// eight features per pass over the block.
+// GMAX features per pass over the block.
 template <class T, int VB>
 inline void accumulate_diag(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
                             index_t ld, index_t nb) {
@@ -315,25 +315,20 @@ inline void accumulate_small(SuffStats& st, index_t j, const double* __restrict 
         for (int m = l; m < DC; ++m, ++q) sj[l * DC + m] += sums[1 + DC + q];
 }
 
-// Statistics of one component for a block, rw = w_i r_ik (zero past nb).
+// Statistics of one component for a block, rw = w_i r_ik (zeroed here past
+// nb, up to nb rounded up to 8, where the kernels read whole vectors).
 template <class T, int VB>
 inline void accumulate(SuffStats& st, index_t j, double* rw, Workspace<T>& ws, index_t nb) {
-    if (st.cov == CovType::diag || st.cov == CovType::spherical) {
-        zero_tail(rw, nb);
-        accumulate_diag<T, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
-        return;
-    }
-    if (st.d <= 4) {
-        zero_tail(rw, nb);
-        switch (st.d) {
-            case 1: return accumulate_small<1, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
-            case 2: return accumulate_small<2, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
-            case 3: return accumulate_small<3, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
-            default: return accumulate_small<4, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
-        }
-    }
     zero_tail(rw, nb);
-    accumulate_component<T, VB>(st, j, rw, ws.xt.data(), ws.diffd.data(), ws.z.data(), ws.ld, nb);
+    if (st.cov == CovType::diag || st.cov == CovType::spherical)
+        return accumulate_diag<T, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
+    switch (st.d) {
+        case 1: return accumulate_small<1, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
+        case 2: return accumulate_small<2, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
+        case 3: return accumulate_small<3, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
+        case 4: return accumulate_small<4, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
+        default: return accumulate_component<T, VB>(st, j, rw, ws.xt.data(), ws.diffd.data(), ws.z.data(), ws.ld, nb);
+    }
 }
 
 // Rough multiply-add count of a pass, for threads_for.
