@@ -288,9 +288,10 @@ inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __
 
 // diag and spherical read the block directly: q_i = sum_l ((x_il - mu_l) p_l)^2
 // (p_l = p for spherical), one fused pass per feature, no diff written.
-// Four vectors of W samples at a time (four independent multiply-add
-// chains), their sums in registers across features. Reads up to nb rounded up
-// to 4W (ld is a multiple of 64; lanes past nb are never used).
+// Four vectors of W samples at a time, even and odd features in separate
+// sums: eight independent multiply-add chains, enough to cover the latency
+// of two FMA pipes, their sums in registers across features. Reads up to nb
+// rounded up to 4W (ld is a multiple of 64; lanes past nb are never used).
 template <class T, int VB>
 inline void maha_diag(const T* __restrict xt, const T* __restrict mu, const T* __restrict p, bool spherical,
                       T* __restrict maha, index_t d, index_t ld, index_t nb, T c) {
@@ -298,19 +299,33 @@ inline void maha_diag(const T* __restrict xt, const T* __restrict mu, const T* _
     using Vec = simd::vec<T, W>;
     const T scale = spherical ? *p : T(1);
     for (index_t i0 = 0; i0 < nb; i0 += 4 * W) {
-        Vec acc[4] = {};
-        for (index_t l = 0; l < d; ++l) {
-            const T m = mu[l];
-            const T pl = spherical ? T(1) : p[l];
-            const T* __restrict xl = xt + l * ld + i0;
+        Vec e[4] = {}, o[4] = {};
+        index_t l = 0;
+        for (; l + 2 <= d; l += 2) {
+            const T m0 = mu[l], m1 = mu[l + 1];
+            const T p0 = spherical ? T(1) : p[l], p1 = spherical ? T(1) : p[l + 1];
+            const T* __restrict x0 = xt + l * ld + i0;
+            const T* __restrict x1 = x0 + ld;
 #pragma GCC unroll 4
             for (int k = 0; k < 4; ++k) {
-                const Vec y = (simd::load<T, W>(xl + k * W) - m) * pl;
-                acc[k] += y * y;
+                const Vec y0 = (simd::load<T, W>(x0 + k * W) - m0) * p0;
+                const Vec y1 = (simd::load<T, W>(x1 + k * W) - m1) * p1;
+                e[k] += y0 * y0;
+                o[k] += y1 * y1;
+            }
+        }
+        if (l < d) {
+            const T m0 = mu[l];
+            const T p0 = spherical ? T(1) : p[l];
+            const T* __restrict x0 = xt + l * ld + i0;
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; ++k) {
+                const Vec y0 = (simd::load<T, W>(x0 + k * W) - m0) * p0;
+                e[k] += y0 * y0;
             }
         }
 #pragma GCC unroll 4
-        for (int k = 0; k < 4; ++k) simd::store<T, W>(maha + i0 + k * W, c - T(0.5) * (acc[k] * scale));
+        for (int k = 0; k < 4; ++k) simd::store<T, W>(maha + i0 + k * W, c - T(0.5) * ((e[k] + o[k]) * scale));
     }
 }
 
