@@ -63,12 +63,13 @@ inline index_t block_rows(index_t d, index_t k, CovType cov) {
 
 template <class T>
 struct Workspace {
-    index_t ld = 0;
+    index_t d = 0, k = 0, ld = 0;
     std::vector<T> xt, diff, logp, mx, sum;
     std::vector<double> diffd, z, rw, w, winv;
     std::vector<unsigned char> far;
 
-    Workspace(index_t d, index_t k, index_t ld_) : ld(ld_) {
+    Workspace() = default;
+    Workspace(index_t d_, index_t k_, index_t ld_) : d(d_), k(k_), ld(ld_) {
         xt.resize(d * ld);
         diff.resize(d * ld);
         logp.resize(k * ld);
@@ -82,6 +83,17 @@ struct Workspace {
         far.resize(ld);
     }
 };
+
+// The calling thread's workspace for (d, k, ld), kept between passes: an EM
+// iteration on a small data set would otherwise spend a third of its time
+// allocating and zeroing it. The kernels never read what an earlier block
+// left in it (lanes past a block's rows are set before they are read).
+template <class T>
+inline Workspace<T>& thread_workspace(index_t d, index_t k, index_t ld) {
+    thread_local Workspace<T> ws;
+    if (ws.d != d || ws.k != k || ws.ld != ld) ws = Workspace<T>(d, k, ld);
+    return ws;
+}
 
 // Rows [0, nb) of a row-major block with compile-time D (row stride DC)
 // into xt (D x ld): unrolled over features so the compiler can transpose
@@ -510,15 +522,28 @@ inline void e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
         if (any_far)  // their log p(x_i) is below the floating range
             for (index_t i = 0; i < nb; ++i)
                 if (ws.far[i]) mx[i] = -inf;
-        double l = 0.0, s = 0.0;
-#pragma omp simd reduction(+ : l, s)
-        for (index_t i = 0; i < nb; ++i) {
-            // a zero-weight row adds nothing, even where log p(x_i) = -inf
-            l += w[i] > 0.0 ? w[i] * static_cast<double>(mx[i]) : 0.0;
-            s += w[i];
+        {
+            // sum w_i log p(x_i) and sum w_i, in vector registers; a
+            // zero-weight row adds nothing, even where log p(x_i) = -inf
+            constexpr int W = simd::lanes<double, VB>;
+            using vd = simd::vec<double, W>;
+            const vd zero = {};
+            vd lv = {}, sv = {};
+            index_t i = 0;
+            for (; i + W <= nb; i += W) {
+                const vd wv = simd::load<double, W>(w + i);
+                const vd pv = wv * simd::load_double<W>(mx + i);
+                lv += wv > zero ? pv : zero;
+                sv += wv;
+            }
+            double l = simd::hsum<W>(lv), s = simd::hsum<W>(sv);
+            for (; i < nb; ++i) {
+                l += w[i] > 0.0 ? w[i] * static_cast<double>(mx[i]) : 0.0;
+                s += w[i];
+            }
+            ll += l;
+            sw += s;
         }
-        ll += l;
-        sw += s;
         if (out.log_prob_norm) std::copy(mx, mx + nb, out.log_prob_norm + b0);
         if (!out.resp && !st) continue;
 #pragma omp simd
@@ -617,7 +642,7 @@ void stats_pass(const DataView<T>& X, const std::int64_t* labels, const T* resp,
     std::vector<SuffStats> partials(part.n_chunks, proto);
     n_threads = threads_for(pass_work(N, D, K, cov, true), n_threads);
     parallel_for(part.n_chunks, n_threads, [&](index_t c) {
-        Workspace<T> ws(D, K, ld);
+        Workspace<T>& ws = thread_workspace<T>(D, K, ld);
         stats_rows<T>(X, labels, resp, part.begin(c), part.end(c), partials[c], ws);
     });
     if (part.n_chunks == 0) {
@@ -647,7 +672,7 @@ double e_step(const DataView<T>& X, const MixtureParams& params, const EStepOutp
     n_threads = threads_for(detail::pass_work(N, D, K, params.cov, stats != nullptr), n_threads);
 
     parallel_for(part.n_chunks, n_threads, [&](index_t c) {
-        detail::Workspace<T> ws(D, K, ld);
+        detail::Workspace<T>& ws = detail::thread_workspace<T>(D, K, ld);
         SuffStats* st = stats ? &partials[c] : nullptr;
         double ll = 0.0, sw = 0.0;
         detail::e_step_rows<T>(X, model, part.begin(c), part.end(c), out, st, ws, ll, sw);
