@@ -2,6 +2,9 @@
 #include "binding.hpp"
 #include "gaussmix/vmath.hpp"
 
+#include <algorithm>
+#include <vector>
+
 namespace py = pybind11;
 
 namespace {
@@ -16,6 +19,28 @@ void vector_exp(const gaussmix::binding::carray<T>& x, gaussmix::binding::carray
     const std::int64_t n = x.shape(0);
     py::gil_scoped_release release;
     gaussmix::dispatch_isa([&](auto vb) { gaussmix::vmath::exp_array<T, decltype(vb)::value>(xp, op, n); });
+}
+
+// True when every element of X is finite: one parallel pass that adds
+// x * 0 (0 for a finite x, NaN for inf and NaN) in vector lanes, for the
+// validation of large arrays, which scikit-learn does by a sum on one
+// thread.
+template <class T>
+bool all_finite(const gaussmix::binding::carray<T>& X, int n_threads) {
+    using gaussmix::index_t;
+    const T* x = X.data();
+    const index_t n = X.size();
+    py::gil_scoped_release release;
+    const gaussmix::Partition part = gaussmix::make_partition(n, 1 << 16, 64);
+    std::vector<unsigned char> bad(static_cast<std::size_t>(part.n_chunks), 0);
+    n_threads = gaussmix::threads_for(static_cast<double>(n) * 8.0, std::max(n_threads, 1));
+    gaussmix::parallel_for(part.n_chunks, n_threads, [&](index_t c) {
+        T acc = T(0);
+#pragma omp simd reduction(+ : acc)
+        for (index_t i = part.begin(c); i < part.end(c); ++i) acc += x[i] * T(0);
+        bad[c] = !(acc == T(0));
+    });
+    return std::none_of(bad.begin(), bad.end(), [](unsigned char b) { return b != 0; });
 }
 
 // Runs Python's pending signal handlers (Ctrl-C raises KeyboardInterrupt
@@ -47,6 +72,9 @@ PYBIND11_MODULE(_core, m) {
     m.def("_vector_exp", &vector_exp<double>, py::arg("x").noconvert(), py::arg("out").noconvert(),
           "out = exp(x) by the engine's vector exp (x <= 0; for tests).");
     m.def("_vector_exp", &vector_exp<float>, py::arg("x").noconvert(), py::arg("out").noconvert());
+    m.def("all_finite", &all_finite<double>, py::arg("X").noconvert(), py::arg("n_threads"),
+          "True when every element of the C-ordered array X is finite.");
+    m.def("all_finite", &all_finite<float>, py::arg("X").noconvert(), py::arg("n_threads"));
     gaussmix::binding::register_gmm(m);
     gaussmix::binding::register_kde(m);
 }

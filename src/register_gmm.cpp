@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "binding.hpp"
+#include "gaussmix/cholesky.hpp"
 #include "gaussmix/em.hpp"
 #include "gaussmix/kmeans.hpp"
 #include "gaussmix/suffstats.hpp"
@@ -223,6 +224,41 @@ py::dict m_step_from_stats_py(const carray<double>& nk, const carray<double>& a,
     return params_to_dict(p);
 }
 
+// Initial precisions -> (precisions_cholesky, covariances), or None when
+// they are not clearly valid (precision_init_factor); the caller then runs
+// scikit-learn's checks, which decide and word the error.
+py::object precisions_init_factor_py(const carray<double>& precisions, const std::string& covariance_type) {
+    const CovType c = cov_type_from_string(covariance_type);
+    const bool matrices = c == CovType::full || c == CovType::tied;
+    const py::ssize_t want_ndim = c == CovType::full ? 3 : c == CovType::spherical ? 1 : 2;
+    if (precisions.ndim() != want_ndim) throw std::invalid_argument("precisions has the wrong number of dimensions");
+    std::vector<py::ssize_t> shape(precisions.shape(), precisions.shape() + precisions.ndim());
+    py::array_t<double> chol(shape), cov(shape);
+    const double* p = precisions.data();
+    double* u = chol.mutable_data();
+    double* cv = cov.mutable_data();
+    const index_t d = precisions.shape(want_ndim - 1);
+    const index_t n_mat = c == CovType::full ? precisions.shape(0) : 1;
+    if (matrices && precisions.shape(want_ndim - 2) != d) throw std::invalid_argument("precisions must be square");
+    bool ok = true;
+    {
+        py::gil_scoped_release release;
+        if (matrices) {
+            for (index_t j = 0; j < n_mat && ok; ++j)
+                ok = precision_init_factor(p + j * d * d, u + j * d * d, cv + j * d * d, d);
+        } else {
+            const index_t n = precisions.size();
+            for (index_t i = 0; i < n && ok; ++i) {
+                ok = p[i] > 0.0 && std::isfinite(p[i]);
+                u[i] = std::sqrt(p[i]);
+                cv[i] = 1.0 / p[i];
+            }
+        }
+    }
+    if (!ok) return py::none();
+    return py::make_tuple(chol, cov);
+}
+
 }  // namespace
 
 void register_gmm(py::module_& m) {
@@ -232,6 +268,9 @@ void register_gmm(py::module_& m) {
           py::arg("sum_w"), py::arg("shifts"), py::arg("covariance_type"), py::arg("reg_covar"), py::kw_only(),
           py::arg("single_precision") = false, py::arg("initial") = false,
           "Parameters from summed sufficient statistics (the M-step of chunked and distributed EM).");
+    m.def("precisions_init_factor", &precisions_init_factor_py, py::arg("precisions").noconvert(),
+          py::arg("covariance_type"),
+          "(precisions_cholesky, covariances) of initial precisions that are clearly valid, else None.");
 }
 
 }  // namespace gaussmix::binding

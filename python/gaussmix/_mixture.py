@@ -49,13 +49,20 @@ def _check_weights(weights, n_components):
         weights, dtype=_FLOAT_DTYPES, ensure_2d=False, input_name="weights_init"
     )
     _check_shape(weights, (n_components,), "weights")
+    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+    if n_components <= 64:
+        # Few weights: clearly valid ones pass with scalar checks (the sum
+        # exact, with a margin for numpy's rounding of it), the rest are
+        # decided by the checks below.
+        values = weights.tolist()
+        if all(0.0 <= v <= 1.0 for v in values) and abs(1.0 - math.fsum(values)) <= 0.5 * atol:
+            return weights
     if np.any(weights < 0.0) or np.any(weights > 1.0):
         raise ValueError(
             "The parameter 'weights' should be in the range "
             "[0, 1], but got max value %.5f, min value %.5f"
             % (np.max(weights), np.min(weights))
         )
-    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
     if not np.abs(1.0 - np.sum(weights)) <= atol:  # np.allclose(|1 - sum|, 0, atol)
         raise ValueError(
             "The parameter 'weights' should be normalized, but got sum(weights) = %.5f"
@@ -72,7 +79,25 @@ def _check_means(means, n_components, n_features):
     return means
 
 
+class _InitialPrecisions:
+    """Validated ``precisions_init`` with its Cholesky factor and inverse."""
+
+    __slots__ = ("values", "cholesky", "covariances")
+
+    def __init__(self, values, cholesky, covariances):
+        self.values = values
+        self.cholesky = cholesky
+        self.covariances = covariances
+
+
 def _check_precisions(precisions, covariance_type, n_components, n_features):
+    """scikit-learn's checks of ``precisions_init``, with its factor and inverse.
+
+    The engine factors precisions that are clearly valid (symmetric, and
+    positive definite with a margin no eigenvalue routine could miss) in one
+    call; any other is decided by scikit-learn's own tests (isclose to the
+    transpose, eigvalsh > 0), which raise its errors.
+    """
     precisions = check_float_array(
         precisions,
         dtype=_FLOAT_DTYPES,
@@ -85,6 +110,10 @@ def _check_precisions(precisions, covariance_type, n_components, n_features):
         _precision_shape(covariance_type, n_components, n_features),
         "%s precision" % covariance_type,
     )
+    values = _as_f64(precisions)
+    factored = _core.precisions_init_factor(values, covariance_type)
+    if factored is not None:
+        return _InitialPrecisions(precisions, *factored)
     if covariance_type in ("full", "tied"):
         mats = precisions.reshape(-1, n_features, n_features)
         transposed = np.swapaxes(mats, 1, 2)  # np.isclose's test, default tolerances
@@ -94,9 +123,16 @@ def _check_precisions(precisions, covariance_type, n_components, n_features):
                 "'%s precision' should be symmetric, positive-definite"
                 % covariance_type
             )
+        covariances = np.linalg.inv(values)
     elif np.any(precisions <= 0.0):
         raise ValueError("'%s precision' should be positive" % covariance_type)
-    return precisions
+    else:
+        covariances = 1.0 / values
+    return _InitialPrecisions(
+        precisions,
+        _precision_cholesky_from_precisions(values, covariance_type),
+        covariances,
+    )
 
 
 def _precision_cholesky_from_precisions(precisions, covariance_type):
@@ -722,19 +758,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if means_init is not None:
             params["means"] = means_init
         if precisions_init is not None:
-            prec_chol = _precision_cholesky_from_precisions(
-                _as_f64(precisions_init), self.covariance_type
-            )
-            params["precisions_cholesky"] = prec_chol
-            params["covariances"] = self._covariances_from_precisions(
-                _as_f64(precisions_init)
-            )
+            params["precisions_cholesky"] = precisions_init.cholesky
+            params["covariances"] = precisions_init.covariances
         return params
-
-    def _covariances_from_precisions(self, precisions):
-        if self.covariance_type in ("full", "tied"):
-            return np.linalg.inv(precisions)
-        return 1.0 / precisions
 
     def _current_parameters(self):
         return {

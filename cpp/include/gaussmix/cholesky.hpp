@@ -57,4 +57,56 @@ inline bool precision_cholesky(const double* cov, double* u, std::ptrdiff_t d) {
     return true;
 }
 
+// Initial parameters given as a precision matrix P (row-major, D x D): its
+// factor U (upper, U U^T = P, scikit-learn's precisions_cholesky_) and its
+// inverse C = P^-1 = U^-T U^-1 (the covariance). Returns true only when P is
+// clearly valid: symmetric to numpy.isclose's default tolerances
+// (|p_ij - p_ji| <= 1e-8 + 1e-5 |p_ji|, every ordered pair), U exists, and
+// ||P||_F ||C||_F < 1e6. The last makes every eigenvalue of P at least
+// 1/||C||_F > ||P||_F / 1e6, far above the rounding error of any eigenvalue
+// routine, so that a check of the eigenvalues would accept P too. False
+// says nothing: the caller decides such matrices the slow way.
+inline bool precision_init_factor(const double* p, double* u, double* c, std::ptrdiff_t d) {
+    double norm_p = 0.0;
+    for (std::ptrdiff_t i = 0; i < d; ++i)
+        for (std::ptrdiff_t j = 0; j < d; ++j) {
+            const double a = p[i * d + j], b = p[j * d + i];
+            if (!(std::abs(a - b) <= 1e-8 + 1e-5 * std::abs(b))) return false;
+            norm_p += a * a;
+        }
+    // U from the bottom right: u_jj^2 = p_jj - sum_{k>j} u_jk^2 and
+    // u_ij = (p_ij - sum_{k>j} u_ik u_jk) / u_jj for i < j (the upper triangle
+    // of P is read).
+    for (std::ptrdiff_t i = 0; i < d * d; ++i) u[i] = 0.0;
+    for (std::ptrdiff_t j = d - 1; j >= 0; --j) {
+        double s = p[j * d + j];
+        for (std::ptrdiff_t k = j + 1; k < d; ++k) s -= u[j * d + k] * u[j * d + k];
+        if (!(s > 0.0) || !std::isfinite(s)) return false;
+        const double ujj = std::sqrt(s);
+        u[j * d + j] = ujj;
+        for (std::ptrdiff_t i = 0; i < j; ++i) {
+            double t = p[i * d + j];
+            for (std::ptrdiff_t k = j + 1; k < d; ++k) t -= u[i * d + k] * u[j * d + k];
+            u[i * d + j] = t / ujj;
+        }
+    }
+    // V = U^-1 (upper) by back substitution, column by column; C = V^T V.
+    std::vector<double> v(static_cast<std::size_t>(d * d), 0.0);
+    for (std::ptrdiff_t col = 0; col < d; ++col)
+        for (std::ptrdiff_t i = col; i >= 0; --i) {
+            double s = i == col ? 1.0 : 0.0;
+            for (std::ptrdiff_t k = i + 1; k <= col; ++k) s -= u[i * d + k] * v[k * d + col];
+            v[i * d + col] = s / u[i * d + i];
+        }
+    double norm_c = 0.0;
+    for (std::ptrdiff_t i = 0; i < d; ++i)
+        for (std::ptrdiff_t j = i; j < d; ++j) {
+            double s = 0.0;
+            for (std::ptrdiff_t k = 0; k <= i; ++k) s += v[k * d + i] * v[k * d + j];
+            c[i * d + j] = c[j * d + i] = s;
+            norm_c += (i == j ? 1.0 : 2.0) * s * s;
+        }
+    return std::isfinite(norm_c) && std::sqrt(norm_p) * std::sqrt(norm_c) < 1e6;
+}
+
 }  // namespace gaussmix
