@@ -1,5 +1,6 @@
 """Input validation shared by the estimators (never loops over samples)."""
 
+import functools
 from numbers import Integral
 
 import numpy as np
@@ -132,14 +133,11 @@ def _passes_as_is(
     """
     if other or copy or dtype is None or type(X) is not np.ndarray:
         return False
-    accepted = dtype if isinstance(dtype, (list, tuple)) else (dtype,)
-    if not all(d in (np.float64, np.float32) for d in accepted):
+    accepted = tuple(dtype) if isinstance(dtype, (list, tuple)) else (dtype,)
+    if not _float_types_only(accepted) or X.dtype.type not in accepted:
         return False
-    if X.dtype not in accepted or X.dtype.kind != "f" or not X.flags.aligned:
-        return False
-    if order == "C" and not X.flags.c_contiguous:
-        return False
-    if order not in (None, "C"):
+    flags = X.flags
+    if not flags.aligned or (order == "C" and not flags.c_contiguous) or order not in (None, "C"):
         return False
     if X.ndim == 0 or (ensure_2d and X.ndim != 2) or (X.ndim >= 3 and not allow_nd):
         return False
@@ -157,6 +155,11 @@ def _passes_as_is(
 
 # Arrays up to this size are checked element by element rather than by their sum.
 _SMALL = 4096
+
+
+@functools.lru_cache(maxsize=64)
+def _float_types_only(accepted):
+    return all(d in (np.float64, np.float32) for d in accepted)
 
 
 def aligned(a, dtype=None):
