@@ -350,9 +350,9 @@ inline void accumulate_diag(SuffStats& st, index_t j, const RW& rw, const T* __r
 // differences x_l - s_l stay in registers and feed vector accumulators of n,
 // a_l and the triangle of S (1 + D + D(D+1)/2 of them: 15 at D = 4); lanes are
 // summed once per block. rw is zero past nb and xt finite there (load_block).
-template <int DC, int VB, class T>
-inline void accumulate_small(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
-                             index_t ld, index_t nb) {
+template <int DC, int VB, class T, class RW>
+inline void accumulate_small(SuffStats& st, index_t j, const RW& rw, const T* __restrict xt, index_t ld,
+                             index_t nb) {
     constexpr int W = simd::lanes<double, VB>;
     using vd = simd::vec<double, W>;
     constexpr int NS = DC * (DC + 1) / 2;
@@ -365,7 +365,7 @@ inline void accumulate_small(SuffStats& st, index_t j, const double* __restrict 
         vd dv[DC];
 #pragma GCC unroll 4
         for (int l = 0; l < DC; ++l) dv[l] = simd::load_double<W>(xt + l * ld + i0) - sh[l];
-        const vd r = simd::load<double, W>(rw + i0);
+        const vd r = rw(i0);
         acc[0] += r;
 #pragma GCC unroll 4
         for (int l = 0; l < DC; ++l) {
@@ -386,20 +386,32 @@ inline void accumulate_small(SuffStats& st, index_t j, const double* __restrict 
         for (int m = l; m < DC; ++m, ++q) sj[l * DC + m] += sums[1 + DC + q];
 }
 
+// Statistics of one component for a block by the kernels that read the
+// weights rw(i0) where they use them (diag and spherical; full and tied with
+// D <= 4). False for the others, which need rw stored (accumulate_component).
+template <class T, int VB, class RW>
+inline bool accumulate_in_place(SuffStats& st, index_t j, const RW& rw, Workspace<T>& ws, index_t nb) {
+    const T* xt = ws.xt.data();
+    if (st.cov == CovType::diag || st.cov == CovType::spherical) {
+        accumulate_diag<T, VB>(st, j, rw, xt, ws.ld, nb);
+        return true;
+    }
+    switch (st.d) {
+        case 1: accumulate_small<1, VB>(st, j, rw, xt, ws.ld, nb); return true;
+        case 2: accumulate_small<2, VB>(st, j, rw, xt, ws.ld, nb); return true;
+        case 3: accumulate_small<3, VB>(st, j, rw, xt, ws.ld, nb); return true;
+        case 4: accumulate_small<4, VB>(st, j, rw, xt, ws.ld, nb); return true;
+        default: return false;
+    }
+}
+
 // Statistics of one component for a block, rw = w_i r_ik (zeroed here past
 // nb, up to nb rounded up to 8, where the kernels read whole vectors).
 template <class T, int VB>
 inline void accumulate(SuffStats& st, index_t j, double* rw, Workspace<T>& ws, index_t nb) {
     zero_tail(rw, nb);
-    if (st.cov == CovType::diag || st.cov == CovType::spherical)
-        return accumulate_diag<T, VB>(st, j, StoredWeights<VB>{rw}, ws.xt.data(), ws.ld, nb);
-    switch (st.d) {
-        case 1: return accumulate_small<1, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
-        case 2: return accumulate_small<2, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
-        case 3: return accumulate_small<3, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
-        case 4: return accumulate_small<4, VB>(st, j, rw, ws.xt.data(), ws.ld, nb);
-        default: return accumulate_component<T, VB>(st, j, rw, ws.xt.data(), ws.diffd.data(), ws.z.data(), ws.ld, nb);
-    }
+    if (!accumulate_in_place<T, VB>(st, j, StoredWeights<VB>{rw}, ws, nb))
+        accumulate_component<T, VB>(st, j, rw, ws.xt.data(), ws.diffd.data(), ws.z.data(), ws.ld, nb);
 }
 
 // Rough multiply-add count of a pass, for threads_for.
@@ -568,8 +580,8 @@ inline void e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
 #pragma omp simd
             for (index_t i = 0; i < nb; ++i) ws_i[i] = w[i] * static_cast<double>(sum[i]);
         }
-        if (st->cov == CovType::diag || st->cov == CovType::spherical) {
-            // rw_i = ws_i e_ik formed inside the kernel; past nb (up to a
+        if (st->cov == CovType::diag || st->cov == CovType::spherical || st->d <= 4) {
+            // rw_i = ws_i e_ik formed inside the kernels; past nb (up to a
             // multiple of 8) ws_i is zero and e_ik finite
             const index_t nbr = (nb + 7) / 8 * 8;
             for (index_t i = nb; i < nbr; ++i) {
@@ -577,7 +589,7 @@ inline void e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
                 for (index_t j = 0; j < K; ++j) lp[j * ld + i] = T(0);
             }
             for (index_t j = 0; j < K; ++j)
-                accumulate_diag<T, VB>(*st, j, ProductWeights<VB, T>{ws_i, lp + j * ld}, ws.xt.data(), ld, nb);
+                accumulate_in_place<T, VB>(*st, j, ProductWeights<VB, T>{ws_i, lp + j * ld}, ws, nb);
             continue;
         }
         for (index_t j = 0; j < K; ++j) {
