@@ -65,7 +65,7 @@ template <class T>
 struct Workspace {
     index_t d = 0, k = 0, ld = 0;
     std::vector<T> xt, diff, logp, mx, sum;
-    std::vector<double> diffd, z, rw, w, winv;
+    std::vector<double> z, rw, w, winv;
     std::vector<unsigned char> far;
 
     Workspace() = default;
@@ -75,7 +75,6 @@ struct Workspace {
         logp.resize(k * ld);
         mx.resize(ld);
         sum.resize(ld);
-        diffd.resize(d * ld);
         z.resize(d * ld);
         rw.resize(ld);
         w.resize(ld);
@@ -171,11 +170,12 @@ inline PrefetchRange next_block(const DataView<T>& X, index_t r0, index_t nb, in
 // Adds one component's weighted statistics for a block (full and tied), from
 // the block xt (D x ld) and rw = w_i r_ik, which must be zero from nb up to
 // nb rounded up to 8 (xt is finite there: load_block): n += sum rw, and per
-// feature diff = x - s (double, written to diff) and z = rw diff (written
-// to z, summed into a) in one pass; then S += Z^T Diff in register tiles.
+// feature z = rw (x - s) (written to z, summed into a); then S += Z^T (X - s)
+// in register tiles, the differences x - s formed in the tiles on the adder
+// pipes beside the multiply-adds instead of being stored and read back.
 template <class T, int VB>
 inline void accumulate_component(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
-                                 double* __restrict diff, double* __restrict z, index_t ld, index_t nb) {
+                                 double* __restrict z, index_t ld, index_t nb) {
     constexpr int N = simd::lanes<double, VB>;
     using vd = simd::vec<double, N>;
     const index_t D = st.d;
@@ -187,16 +187,11 @@ inline void accumulate_component(SuffStats& st, index_t j, const double* __restr
     const double* shift = st.shift.data() + j * D;
     for (index_t l = 0; l < D; ++l) {
         const T* __restrict xl = xt + l * ld;
-        double* __restrict dl = diff + l * ld;
         double* __restrict zl = z + l * ld;
-        const double sh = shift[l];
         vd s0 = {}, s1 = {};  // two chains
-        index_t i0 = 0;
-        const vd shv = simd::splat<double, N>(sh);
-        for (; i0 < nbr; i0 += N) {
-            const vd dv = simd::load_double<N>(xl + i0) - shv;
-            const vd zv = simd::load<double, N>(rw + i0) * dv;
-            simd::store<double, N>(dl + i0, dv);
+        const vd shv = simd::splat<double, N>(shift[l]);
+        for (index_t i0 = 0; i0 < nbr; i0 += N) {
+            const vd zv = simd::load<double, N>(rw + i0) * (simd::load_double<N>(xl + i0) - shv);
             simd::store<double, N>(zl + i0, zv);
             if ((i0 / N) % 2 == 0)
                 s0 += zv;
@@ -205,45 +200,44 @@ inline void accumulate_component(SuffStats& st, index_t j, const double* __restr
         }
         aj[l] += simd::hsum<N>(s0 + s1);
     }
-    switch (st.cov) {
-        case CovType::full:
-        case CovType::tied: {
-            // Upper triangle of S += Z^T Diff in register tiles of 4 x 4
-            // entries x W lanes; lanes are summed once per block.
-            constexpr index_t W = N, R = 4;
-            const index_t nbr = (nb + W - 1) / W * W;  // lanes past nb hold rw = 0
-            double* sj = st.s.data() + (st.cov == CovType::full ? j * D * D : 0);
-            for (index_t l0 = 0; l0 < D; l0 += R) {
-                const double* zr[R];
-                for (index_t a = 0; a < R; ++a) zr[a] = z + std::min(l0 + a, D - 1) * ld;
-                for (index_t m0 = l0; m0 < D; m0 += R) {
-                    const double* dr[R];
-                    for (index_t b = 0; b < R; ++b) dr[b] = diff + std::min(m0 + b, D - 1) * ld;
-                    vd acc[R][R] = {};
-                    for (index_t i0 = 0; i0 < nbr; i0 += W) {
-                        vd zv[R], dv[R];
-                        for (index_t a = 0; a < R; ++a) zv[a] = simd::load<double, W>(zr[a] + i0);
-                        for (index_t b = 0; b < R; ++b) dv[b] = simd::load<double, W>(dr[b] + i0);
-                        for (index_t a = 0; a < R; ++a)
-                            for (index_t b = 0; b < R; ++b) acc[a][b] += zv[a] * dv[b];
-                    }
-                    for (index_t a = 0; a < R && l0 + a < D; ++a) {
-                        double* row = sj + (l0 + a) * D + m0;
-                        if (m0 + R <= D) {
-                            // all four entries at once (those below the diagonal are
-                            // overwritten by symmetrize)
-                            const simd::vec<double, 4> v = simd::hsum4<N>(acc[a][0], acc[a][1], acc[a][2], acc[a][3]);
-                            simd::store<double, 4>(row, simd::load<double, 4>(row) + v);
-                        } else {
-                            for (index_t b = 0; m0 + b < D; ++b) row[b] += simd::hsum<N>(acc[a][b]);
-                        }
-                    }
+    // Upper triangle of S += Z^T (X - s) in register tiles of 4 x 4 entries
+    // x W lanes; lanes are summed once per block.
+    constexpr index_t W = N, R = 4;
+    const index_t nbw = (nb + W - 1) / W * W;  // lanes past nb hold z = 0
+    double* sj = st.s.data() + (st.cov == CovType::full ? j * D * D : 0);
+    for (index_t l0 = 0; l0 < D; l0 += R) {
+        const double* zr[R];
+        for (index_t a = 0; a < R; ++a) zr[a] = z + std::min(l0 + a, D - 1) * ld;
+        for (index_t m0 = l0; m0 < D; m0 += R) {
+            const T* xr[R];
+            vd sh[R];
+            for (index_t b = 0; b < R; ++b) {
+                const index_t m = std::min(m0 + b, D - 1);
+                xr[b] = xt + m * ld;
+                sh[b] = simd::splat<double, W>(shift[m]);
+            }
+            vd acc[R][R];
+            for (index_t a = 0; a < R; ++a)
+                for (index_t b = 0; b < R; ++b) acc[a][b] = vd{};
+            for (index_t i0 = 0; i0 < nbw; i0 += W) {
+                vd zv[R], dv[R];
+                for (index_t a = 0; a < R; ++a) zv[a] = simd::load<double, W>(zr[a] + i0);
+                for (index_t b = 0; b < R; ++b) dv[b] = simd::load_double<W>(xr[b] + i0) - sh[b];
+                for (index_t a = 0; a < R; ++a)
+                    for (index_t b = 0; b < R; ++b) acc[a][b] += zv[a] * dv[b];
+            }
+            for (index_t a = 0; a < R && l0 + a < D; ++a) {
+                double* row = sj + (l0 + a) * D + m0;
+                if (m0 + R <= D) {
+                    // all four entries at once (those below the diagonal are
+                    // overwritten by symmetrize)
+                    const simd::vec<double, 4> v = simd::hsum4<N>(acc[a][0], acc[a][1], acc[a][2], acc[a][3]);
+                    simd::store<double, 4>(row, simd::load<double, 4>(row) + v);
+                } else {
+                    for (index_t b = 0; m0 + b < D; ++b) row[b] += simd::hsum<N>(acc[a][b]);
                 }
             }
-            break;
         }
-        default:
-            break;  // diag and spherical: accumulate_diag
     }
 }
 
@@ -411,7 +405,7 @@ template <class T, int VB>
 inline void accumulate(SuffStats& st, index_t j, double* rw, Workspace<T>& ws, index_t nb) {
     zero_tail(rw, nb);
     if (!accumulate_in_place<T, VB>(st, j, StoredWeights<VB>{rw}, ws, nb))
-        accumulate_component<T, VB>(st, j, rw, ws.xt.data(), ws.diffd.data(), ws.z.data(), ws.ld, nb);
+        accumulate_component<T, VB>(st, j, rw, ws.xt.data(), ws.z.data(), ws.ld, nb);
 }
 
 // Rough multiply-add count of a pass, for threads_for.
