@@ -39,6 +39,7 @@ def test_plain_valid_array_is_returned_as_is(dtype):
     [
         lambda X: np.asfortranarray(X),
         lambda X: X.astype(np.float16),
+        lambda X: X.astype(">f8"),
         lambda X: X.astype(np.int64),
         lambda X: X.tolist(),
         lambda X: pd.DataFrame(X, columns=["a", "b", "c"]),
@@ -49,7 +50,7 @@ def test_plain_valid_array_is_returned_as_is(dtype):
         lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.inf, X),
         lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.nan, X),
     ],
-    ids=["fortran", "float16", "int", "list", "dataframe", "strided", "1d", "one-row", "no-features",
+    ids=["fortran", "float16", "big-endian", "int", "list", "dataframe", "strided", "1d", "one-row", "no-features",
          "inf", "nan"],
 )
 def test_anything_else_gets_scikit_learns_result_or_error(make):

@@ -134,7 +134,7 @@ def _passes_as_is(
     if other or copy or dtype is None or type(X) is not np.ndarray:
         return False
     accepted = tuple(dtype) if isinstance(dtype, (list, tuple)) else (dtype,)
-    if not _float_types_only(accepted) or X.dtype.type not in accepted:
+    if not _float_types_only(accepted) or X.dtype.type not in accepted or not X.dtype.isnative:
         return False
     flags = X.flags
     if not flags.aligned or (order == "C" and not flags.c_contiguous) or order not in (None, "C"):
