@@ -515,7 +515,7 @@ def test_non_positive_n_threads(name, n_threads):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-@pytest.mark.parametrize("d", [1, 2, 5, 11])
+@pytest.mark.parametrize("d", [1, 2, 5, 8, 11, 16, 19])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_e_step_float64_matches_scipy_reference(covariance_type, d, weighted):
     k, n = 3, 1100
@@ -535,7 +535,7 @@ def test_e_step_float64_matches_scipy_reference(covariance_type, d, weighted):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-@pytest.mark.parametrize("d", [1, 2, 5, 11])
+@pytest.mark.parametrize("d", [1, 2, 5, 8, 11, 16, 19])
 def test_e_step_float32_matches_scipy_reference(covariance_type, d):
     k, n = 3, 1100
     rng = np.random.default_rng(10 + d)
@@ -653,21 +653,22 @@ def test_kmeans_labels_and_centers_are_consistent():
         assert_allclose(centers[j], X[labels == j].mean(axis=0), rtol=1e-10)
 
 
+@pytest.mark.parametrize("d", [3, 6, 16, 19])
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_m_step_from_labels_matches_numpy(covariance_type):
-    X, truth = make_blobs_data(n=400, d=3, k=3, seed=11)
+def test_m_step_from_labels_matches_numpy(covariance_type, d):
+    X, truth = make_blobs_data(n=403, d=d, k=3, seed=11)
     labels = truth.astype(np.int64)
     labels[:20] = -1
     reg = 1e-4
-    params = _core.m_step_from_labels(X, None, labels, np.zeros((3, 3)), covariance_type, reg)
+    params = _core.m_step_from_labels(X, None, labels, np.zeros((3, d)), covariance_type, reg)
     counts = np.array([(labels == j).sum() for j in range(3)])
     means = np.array([X[labels == j].mean(axis=0) for j in range(3)])
     assert_allclose(params["weights"], counts / len(X), rtol=1e-12)
     assert_allclose(params["means"], means, rtol=1e-10)
     covs = np.array([np.cov(X[labels == j].T, bias=True) for j in range(3)])
     expected = {
-        "full": covs + reg * np.eye(3),
-        "tied": (covs * counts[:, None, None]).sum(axis=0) / counts.sum() + reg * np.eye(3),
+        "full": covs + reg * np.eye(d),
+        "tied": (covs * counts[:, None, None]).sum(axis=0) / counts.sum() + reg * np.eye(d),
         "diag": np.array([np.diag(c) for c in covs]) + reg,
         "spherical": np.array([np.diag(c).mean() for c in covs]) + reg,
     }[covariance_type]

@@ -124,13 +124,23 @@ inline void load_block(const DataView<T>& X, index_t r0, index_t nb, T* __restri
             default: {
                 index_t i = 0;
                 if constexpr (8 * sizeof(T) <= VB)
-                    for (; i + 8 <= nb; i += 8) simd::transpose8(src + i * 8, xt + i, ld);
+                    for (; i + 8 <= nb; i += 8) simd::transpose8(src + i * 8, 8, xt + i, ld);
                 transpose_fixed<8>(src + i * 8, nb - i, xt + i, ld);
                 break;
             }
         }
     } else {
-        for (index_t i = 0; i < nb; ++i) {
+        // groups of eight rows and eight features by shuffles, the rest one by one
+        const index_t stride = X.row_stride;
+        index_t i = 0;
+        if constexpr (8 * sizeof(T) <= VB)
+            for (; i + 8 <= nb; i += 8) {
+                index_t l = 0;
+                for (; l + 8 <= d; l += 8) simd::transpose8(src + i * stride + l, stride, xt + l * ld + i, ld);
+                for (; l < d; ++l)
+                    for (index_t r = i; r < i + 8; ++r) xt[l * ld + r] = src[r * stride + l];
+            }
+        for (; i < nb; ++i) {
             const T* __restrict xr = X.row(r0 + i);
             for (index_t l = 0; l < d; ++l) xt[l * ld + i] = xr[l];
         }

@@ -115,15 +115,15 @@ inline void hsum_n(const vec<double, N> (&v)[M], double* out) {
     for (; i < M; ++i) out[i] = hsum<N>(v[i]);
 }
 
-// Eight rows of eight values (row-major, contiguous at src) stored as eight
-// columns: dst[l * ld + i] = src[i * 8 + l]. Three rounds of lane shuffles;
-// for a width of eight lanes of T.
+// Eight rows of eight values (row-major, rows `stride` apart at src) stored
+// as eight columns: dst[l * ld + i] = src[i * stride + l]. Three rounds of
+// lane shuffles; for a width of eight lanes of T.
 template <class T>
-inline void transpose8(const T* __restrict src, T* __restrict dst, std::ptrdiff_t ld) {
+inline void transpose8(const T* __restrict src, std::ptrdiff_t stride, T* __restrict dst, std::ptrdiff_t ld) {
     using V = vec<T, 8>;
     using I = vec<typename std::conditional<sizeof(T) == 8, long long, int>::type, 8>;
     V r[8];
-    for (int i = 0; i < 8; ++i) r[i] = load<T, 8>(src + 8 * i);
+    for (int i = 0; i < 8; ++i) r[i] = load<T, 8>(src + stride * i);
     const I lo1 = {0, 8, 2, 10, 4, 12, 6, 14}, hi1 = {1, 9, 3, 11, 5, 13, 7, 15};
     const I lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
     const I lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
