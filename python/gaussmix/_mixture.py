@@ -44,19 +44,33 @@ def _check_shape(param, param_shape, name):
         )
 
 
+def _is_plain(a, shape):
+    """True for a native, aligned, C-ordered float64/float32 ndarray of this
+    shape: what ``check_float_array`` returns unchanged when it is finite."""
+    return (
+        type(a) is np.ndarray
+        and a.shape == shape
+        and (a.dtype.type is np.float64 or a.dtype.type is np.float32)
+        and a.dtype.isnative
+        and a.flags.c_contiguous
+        and a.flags.aligned
+    )
+
+
 def _check_weights(weights, n_components):
+    if n_components <= 64 and _is_plain(weights, (n_components,)):
+        # Few weights: clearly valid ones (finite, then) pass with scalar
+        # checks, the sum exact, with a margin for numpy's rounding of it;
+        # anything else is decided by scikit-learn's checks below.
+        atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+        values = weights.tolist()
+        if all(0.0 <= v <= 1.0 for v in values) and abs(1.0 - math.fsum(values)) <= 0.5 * atol:
+            return weights
     weights = check_float_array(
         weights, dtype=_FLOAT_DTYPES, ensure_2d=False, input_name="weights_init"
     )
     _check_shape(weights, (n_components,), "weights")
     atol = 1e-6 if weights.dtype == np.float32 else 1e-8
-    if n_components <= 64:
-        # Few weights: clearly valid ones pass with scalar checks (the sum
-        # exact, with a margin for numpy's rounding of it), the rest are
-        # decided by the checks below.
-        values = weights.tolist()
-        if all(0.0 <= v <= 1.0 for v in values) and abs(1.0 - math.fsum(values)) <= 0.5 * atol:
-            return weights
     if np.any(weights < 0.0) or np.any(weights > 1.0):
         raise ValueError(
             "The parameter 'weights' should be in the range "
@@ -72,6 +86,8 @@ def _check_weights(weights, n_components):
 
 
 def _check_means(means, n_components, n_features):
+    if _is_plain(means, (n_components, n_features)) and np.isfinite(means).all():
+        return means
     means = check_float_array(
         means, dtype=_FLOAT_DTYPES, ensure_2d=False, input_name="means_init"
     )
@@ -98,6 +114,11 @@ def _check_precisions(precisions, covariance_type, n_components, n_features):
     call; any other is decided by scikit-learn's own tests (isclose to the
     transpose, eigvalsh > 0), which raise its errors.
     """
+    shape = _precision_shape(covariance_type, n_components, n_features)
+    if _is_plain(precisions, shape) and precisions.dtype == np.float64:
+        factored = _core.precisions_init_factor(precisions, covariance_type)
+        if factored is not None:  # (finite, then)
+            return _InitialPrecisions(precisions, *factored)
     precisions = check_float_array(
         precisions,
         dtype=_FLOAT_DTYPES,
