@@ -210,14 +210,15 @@ inline void accumulate_component(SuffStats& st, index_t j, const double* __restr
         }
         aj[l] += simd::hsum<N>(s0 + s1);
     }
-    // Upper triangle of S += Z^T (X - s) in register tiles of 4 x 4 entries
-    // x W lanes; lanes are summed once per block.
-    constexpr index_t W = N, R = 4;
+    // Upper triangle of S += Z^T (X - s) in register tiles of RA x 4 entries
+    // x W lanes (16 accumulators with AVX-512's 32 vector registers, 8 with
+    // the 16 of AVX2 and SSE2); lanes are summed once per block.
+    constexpr index_t W = N, R = 4, RA = VB >= 64 ? 4 : 2;
     const index_t nbw = (nb + W - 1) / W * W;  // lanes past nb hold z = 0
     double* sj = st.s.data() + (st.cov == CovType::full ? j * D * D : 0);
-    for (index_t l0 = 0; l0 < D; l0 += R) {
-        const double* zr[R];
-        for (index_t a = 0; a < R; ++a) zr[a] = z + std::min(l0 + a, D - 1) * ld;
+    for (index_t l0 = 0; l0 < D; l0 += RA) {
+        const double* zr[RA];
+        for (index_t a = 0; a < RA; ++a) zr[a] = z + std::min(l0 + a, D - 1) * ld;
         for (index_t m0 = l0; m0 < D; m0 += R) {
             const T* xr[R];
             vd sh[R];
@@ -226,17 +227,17 @@ inline void accumulate_component(SuffStats& st, index_t j, const double* __restr
                 xr[b] = xt + m * ld;
                 sh[b] = simd::splat<double, W>(shift[m]);
             }
-            vd acc[R][R];
-            for (index_t a = 0; a < R; ++a)
+            vd acc[RA][R];
+            for (index_t a = 0; a < RA; ++a)
                 for (index_t b = 0; b < R; ++b) acc[a][b] = vd{};
             for (index_t i0 = 0; i0 < nbw; i0 += W) {
-                vd zv[R], dv[R];
-                for (index_t a = 0; a < R; ++a) zv[a] = simd::load<double, W>(zr[a] + i0);
+                vd zv[RA], dv[R];
+                for (index_t a = 0; a < RA; ++a) zv[a] = simd::load<double, W>(zr[a] + i0);
                 for (index_t b = 0; b < R; ++b) dv[b] = simd::load_double<W>(xr[b] + i0) - sh[b];
-                for (index_t a = 0; a < R; ++a)
+                for (index_t a = 0; a < RA; ++a)
                     for (index_t b = 0; b < R; ++b) acc[a][b] += zv[a] * dv[b];
             }
-            for (index_t a = 0; a < R && l0 + a < D; ++a) {
+            for (index_t a = 0; a < RA && l0 + a < D; ++a) {
                 double* row = sj + (l0 + a) * D + m0;
                 if (m0 + R <= D) {
                     // all four entries at once (those below the diagonal are
