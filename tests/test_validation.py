@@ -122,6 +122,10 @@ def test_clearly_valid_precisions_are_factored_in_the_engine(d):
     U, C = factored
     np.testing.assert_array_equal(np.tril(U, -1), 0.0)  # upper triangular
     np.testing.assert_allclose(U @ np.swapaxes(U, 1, 2), P, rtol=1e-12, atol=1e-12 * np.abs(P).max())
+    # an inverse as numpy computes it (symmetric only to rounding) is clearly valid too
+    A = rng.normal(size=(d, d))
+    raw = np.linalg.inv(A @ A.T + d * np.eye(d))[None]
+    assert _core.precisions_init_factor(raw, "full") is not None
     expected = _precision_cholesky_from_precisions(P, "full")  # numpy's factor
     for k in range(3):
         scale = np.abs(expected[k]).max()
@@ -138,8 +142,13 @@ def test_clearly_valid_precisions_are_factored_in_the_engine(d):
         lambda P: _spd(np.random.default_rng(1), len(P), 1e9),  # valid, ill-conditioned
         lambda P: _spd(np.random.default_rng(2), len(P), 1e17),  # singular to rounding
         lambda P: np.where(np.eye(len(P)) == 1, np.nan, P),
+        # within isclose of its transpose, positive definite by its upper
+        # triangle, not by its lower one (which eigvalsh reads)
+        lambda P: np.kron(np.eye(len(P) // 2), [[1.0, 1.0 - 5e-6], [1.0 + 1e-6, 1.0]]),
+        lambda P: np.kron(np.eye(len(P) // 2), [[1e-9, 0.0], [5e-9, 1e-9]]),
     ],
-    ids=["scaled", "asymmetric", "indefinite", "ill-conditioned", "singular", "nan"],
+    ids=["scaled", "asymmetric", "indefinite", "ill-conditioned", "singular", "nan",
+         "triangles-differ", "triangles-differ-tiny"],
 )
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
 def test_other_precisions_are_decided_as_scikit_learn_decides(make, covariance_type):

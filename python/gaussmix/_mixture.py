@@ -60,11 +60,15 @@ def _is_plain(a, shape):
 def _check_weights(weights, n_components):
     if n_components <= 64 and _is_plain(weights, (n_components,)):
         # Few weights: clearly valid ones (finite, then) pass with scalar
-        # checks, the sum exact, with a margin for numpy's rounding of it;
-        # anything else is decided by scikit-learn's checks below.
-        atol = 1e-6 if weights.dtype == np.float32 else 1e-8
-        values = weights.tolist()
-        if all(0.0 <= v <= 1.0 for v in values) and abs(1.0 - math.fsum(values)) <= 0.5 * atol:
+        # checks; anything else is decided by scikit-learn's checks below.
+        # float64: the sum exact, with half the tolerance as a margin for
+        # numpy's rounding of it (<= 64 ulp); float32: numpy's own sum.
+        if weights.dtype == np.float64:
+            values = weights.tolist()
+            total, atol = math.fsum(values), 0.5e-8
+        else:
+            values, total, atol = weights.tolist(), float(np.sum(weights)), 1e-6
+        if all(0.0 <= v <= 1.0 for v in values) and abs(1.0 - total) <= atol:
             return weights
     weights = check_float_array(
         weights, dtype=_FLOAT_DTYPES, ensure_2d=False, input_name="weights_init"

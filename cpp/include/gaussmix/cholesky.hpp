@@ -58,21 +58,28 @@ inline bool precision_cholesky(const double* cov, double* u, std::ptrdiff_t d) {
 }
 
 // Initial parameters given as a precision matrix P (row-major, D x D): its
-// factor U (upper, U U^T = P, scikit-learn's precisions_cholesky_) and its
-// inverse C = P^-1 = U^-T U^-1 (the covariance). Returns true only when P is
-// clearly valid: symmetric to numpy.isclose's default tolerances
-// (|p_ij - p_ji| <= 1e-8 + 1e-5 |p_ji|, every ordered pair), U exists, and
-// ||P||_F ||C||_F < 1e6. The last makes every eigenvalue of P at least
-// 1/||C||_F > ||P||_F / 1e6, far above the rounding error of any eigenvalue
-// routine, so that a check of the eigenvalues would accept P too. False
-// says nothing: the caller decides such matrices the slow way.
+// factor U (upper, U U^T = P_U, scikit-learn's precisions_cholesky_) and the
+// inverse C = P_U^-1 = U^-T U^-1 (the covariance), where P_U is P with its
+// lower triangle taken from the upper one (what a Cholesky factor of the
+// flipped matrix reads). Returns true only when P is clearly valid:
+//  - symmetric to numpy.isclose's default tolerances (|p_ij - p_ji| <= 1e-8
+//    + 1e-5 |p_ji|, every ordered pair), as scikit-learn requires;
+//  - U exists and ||P||_F ||C||_F < 1e6, so every eigenvalue of P_U is at
+//    least 1/||C||_F > ||P||_F / 1e6, far above the rounding error of any
+//    eigenvalue routine;
+//  - ||P - P^T||_F ||C||_F <= 1e-8. An eigenvalue check reads the other
+//    triangle, P_L, and ||P_L - P_U||_2 <= ||P - P^T||_F, so (Weyl) its
+//    eigenvalues are those of P_U within 1e-8 of the smallest: it accepts P
+//    too, and P's inverse, however computed, is C to about 1e-8 relative.
+// False says nothing: the caller decides such matrices the slow way.
 inline bool precision_init_factor(const double* p, double* u, double* c, std::ptrdiff_t d) {
-    double norm_p = 0.0;
+    double norm_p = 0.0, asym = 0.0;
     for (std::ptrdiff_t i = 0; i < d; ++i)
         for (std::ptrdiff_t j = 0; j < d; ++j) {
             const double a = p[i * d + j], b = p[j * d + i];
             if (!(std::abs(a - b) <= 1e-8 + 1e-5 * std::abs(b))) return false;
             norm_p += a * a;
+            asym += (a - b) * (a - b);
         }
     // U from the bottom right: u_jj^2 = p_jj - sum_{k>j} u_jk^2 and
     // u_ij = (p_ij - sum_{k>j} u_ik u_jk) / u_jj for i < j (the upper triangle
@@ -106,7 +113,8 @@ inline bool precision_init_factor(const double* p, double* u, double* c, std::pt
             c[i * d + j] = c[j * d + i] = s;
             norm_c += (i == j ? 1.0 : 2.0) * s * s;
         }
-    return std::isfinite(norm_c) && std::sqrt(norm_p) * std::sqrt(norm_c) < 1e6;
+    norm_c = std::sqrt(norm_c);
+    return std::isfinite(norm_c) && std::sqrt(norm_p) * norm_c < 1e6 && std::sqrt(asym) * norm_c <= 1e-8;
 }
 
 }  // namespace gaussmix
