@@ -19,6 +19,7 @@ from ._validation import (
     check_sample_weight,
     effective_n_threads,
     aligned,
+    is_plain_float,
     validate_params,
     is_dask_collection as _is_dask_collection,
     validate,
@@ -44,17 +45,10 @@ def _check_shape(param, param_shape, name):
         )
 
 
-def _is_plain(a, shape):
-    """True for a native, aligned, C-ordered float64/float32 ndarray of this
-    shape: what ``check_float_array`` returns unchanged when it is finite."""
-    return (
-        type(a) is np.ndarray
-        and a.shape == shape
-        and (a.dtype.type is np.float64 or a.dtype.type is np.float32)
-        and a.dtype.isnative
-        and a.flags.c_contiguous
-        and a.flags.aligned
-    )
+def _is_plain(a, shape, accepted=(np.float64, np.float32)):
+    """A plain float ndarray of this shape: what ``check_float_array``
+    returns unchanged when it is finite."""
+    return is_plain_float(a, accepted) and a.shape == shape
 
 
 def _check_weights(weights, n_components):
@@ -90,8 +84,6 @@ def _check_weights(weights, n_components):
 
 
 def _check_means(means, n_components, n_features):
-    if _is_plain(means, (n_components, n_features)) and np.isfinite(means).all():
-        return means
     means = check_float_array(
         means, dtype=_FLOAT_DTYPES, ensure_2d=False, input_name="means_init"
     )
@@ -119,9 +111,10 @@ def _check_precisions(precisions, covariance_type, n_components, n_features):
     transpose, eigvalsh > 0), which raise its errors.
     """
     shape = _precision_shape(covariance_type, n_components, n_features)
-    if _is_plain(precisions, shape) and precisions.dtype == np.float64:
+    tried = _is_plain(precisions, shape, (np.float64,))
+    if tried:  # no check_array: the factorisation rejects non-finite values
         factored = _core.precisions_init_factor(precisions, covariance_type)
-        if factored is not None:  # (finite, then)
+        if factored is not None:
             return _InitialPrecisions(precisions, *factored)
     precisions = check_float_array(
         precisions,
@@ -136,7 +129,7 @@ def _check_precisions(precisions, covariance_type, n_components, n_features):
         "%s precision" % covariance_type,
     )
     values = _as_f64(precisions)
-    factored = _core.precisions_init_factor(values, covariance_type)
+    factored = None if tried else _core.precisions_init_factor(values, covariance_type)
     if factored is not None:
         return _InitialPrecisions(precisions, *factored)
     if covariance_type in ("full", "tied"):

@@ -131,13 +131,12 @@ def _passes_as_is(
     the sum is not finite). False for anything else, including options this
     check does not know.
     """
-    if other or copy or dtype is None or type(X) is not np.ndarray:
+    if other or copy or dtype is None:
         return False
     accepted = tuple(dtype) if isinstance(dtype, (list, tuple)) else (dtype,)
-    if not _float_types_only(accepted) or X.dtype.type not in accepted or not X.dtype.isnative:
+    if not _float_types_only(accepted) or not is_plain_float(X, accepted, c_order=order == "C"):
         return False
-    flags = X.flags
-    if not flags.aligned or (order == "C" and not flags.c_contiguous) or order not in (None, "C"):
+    if order not in (None, "C"):
         return False
     if X.ndim == 0 or (ensure_2d and X.ndim != 2) or (X.ndim >= 3 and not allow_nd):
         return False
@@ -155,6 +154,19 @@ def _passes_as_is(
 
 # Arrays up to this size are checked element by element rather than by their sum.
 _SMALL = 4096
+
+
+def is_plain_float(X, accepted=(np.float64, np.float32), c_order=True):
+    """True for an ndarray (no subclass) of native byte order, aligned, of a
+    dtype in ``accepted`` (scalar types), C-contiguous when ``c_order``: an
+    array the engine reads as it is."""
+    return (
+        type(X) is np.ndarray
+        and X.dtype.type in accepted
+        and X.dtype.isnative
+        and X.flags.aligned
+        and (not c_order or X.flags.c_contiguous)
+    )
 
 
 @functools.lru_cache(maxsize=64)

@@ -85,8 +85,10 @@ struct Workspace {
 
 // The calling thread's workspace for (d, k, ld), kept between passes: an EM
 // iteration on a small data set would otherwise spend a third of its time
-// allocating and zeroing it. The kernels never read what an earlier block
-// left in it (lanes past a block's rows are set before they are read).
+// allocating and zeroing it. What an earlier block left in it reaches no
+// result: lanes past a block's rows that feed the statistics (xt, rw, the
+// weights and e_ik) are set for each block, and the others only fill lanes
+// that are never used.
 template <class T>
 inline Workspace<T>& thread_workspace(index_t d, index_t k, index_t ld) {
     thread_local Workspace<T> ws;
