@@ -233,11 +233,16 @@ inline void maha_full_fixed(const T* __restrict xt, const T* __restrict mu, cons
     }
 }
 
-// The same for run-time D, in register tiles of 8 output columns x W samples:
-// for each row l of U, W samples of column l of diff are loaded once and feed
-// up to 8 fused multiply-adds (the rows above a tile's columns densely, the
-// triangle beside its diagonal without its zeros). Reads up to nb rounded up
-// to W (ld is a multiple of 16, and lanes past nb are never used).
+// The same for run-time D, in register tiles of 8 output columns x NV vectors
+// of W samples: for each row l of U, NV vectors of column l of diff are
+// loaded once and feed up to 8 NV fused multiply-adds, each entry of U read
+// once for the NV vectors (the rows above a tile's columns densely, the
+// triangle beside its diagonal without its zeros). NV = 2 with AVX-512's 32
+// vector registers (a third faster at D = 16 than one vector, which spent a
+// load of U per multiply-add), 1 with 16. Every tile has a compile-time width,
+// the last, partial one too (with a run-time width its sums were kept in
+// memory: 4x slower at D = 12). Reads up to nb rounded up to NV W (ld is a
+// multiple of 64, and lanes past nb are never used).
 //
 // With SUB, diff is the block itself and mu is subtracted as rows are loaded
 // (no centred copy written: cheaper while D <= 16, where a row is loaded by
@@ -246,43 +251,58 @@ template <class T, int VB, bool SUB = false>
 inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __restrict maha, index_t d,
                           index_t ld, index_t nb, T c, const T* __restrict mu = nullptr) {
     constexpr int W = VB / sizeof(T);
+    constexpr int NV = VB >= 64 ? 2 : 1;
     using V = simd::vec<T, W>;
     constexpr int Q = 8;
-    auto row = [&](index_t l, index_t i0) {
-        const V x = simd::load<T, W>(diff + l * ld + i0);
-        if constexpr (SUB) return V(x - mu[l]);
-        else return x;
-    };
-    for (index_t i0 = 0; i0 < nb; i0 += W) {
-        V out = {};
-        for (index_t j0 = 0; j0 < d; j0 += Q) {
-            const index_t nq = std::min<index_t>(Q, d - j0);
-            V a[Q] = {};
-            if (nq == Q) {
-                for (index_t l = 0; l < j0; ++l) {
-                    const V dl = row(l, i0);
-                    const T* __restrict ur = u + l * d + j0;
-#pragma GCC unroll 8
-                    for (int q = 0; q < Q; ++q) a[q] += dl * ur[q];
-                }
-#pragma GCC unroll 8
-                for (int r = 0; r < Q; ++r) {
-                    const V dl = row(j0 + r, i0);
-                    const T* __restrict ur = u + (j0 + r) * d + j0;
-#pragma GCC unroll 8
-                    for (int q = r; q < Q; ++q) a[q] += dl * ur[q];
-                }
-            } else {
-                for (index_t l = 0; l < j0 + nq; ++l) {
-                    const V dl = row(l, i0);
-                    const T* __restrict ur = u + l * d + j0;
-                    for (index_t q = std::max<index_t>(0, l - j0); q < nq; ++q) a[q] += dl * ur[q];
-                }
-            }
-#pragma GCC unroll 8
-            for (int q = 0; q < Q; ++q) out += a[q] * a[q];
+    auto rows = [&](index_t l, index_t i0, V (&x)[NV]) {
+        for (int v = 0; v < NV; ++v) {
+            x[v] = simd::load<T, W>(diff + l * ld + i0 + v * W);
+            if constexpr (SUB) x[v] = x[v] - mu[l];
         }
-        simd::store<T, W>(maha + i0, c - T(0.5) * out);
+    };
+    // the tile of columns [j0, j0 + NQ): its squared sums added to out
+    const auto tile = [&](auto nq, index_t i0, index_t j0, V (&out)[NV]) {
+        constexpr int NQ = decltype(nq)::value;
+        V a[NV][NQ] = {};
+        V dl[NV];
+        for (index_t l = 0; l < j0; ++l) {
+            rows(l, i0, dl);
+            const T* __restrict ur = u + l * d + j0;
+#pragma GCC unroll 8
+            for (int q = 0; q < NQ; ++q) {
+                const T uq = ur[q];
+                for (int v = 0; v < NV; ++v) a[v][q] += dl[v] * uq;
+            }
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < NQ; ++r) {
+            rows(j0 + r, i0, dl);
+            const T* __restrict ur = u + (j0 + r) * d + j0;
+#pragma GCC unroll 8
+            for (int q = r; q < NQ; ++q) {
+                const T uq = ur[q];
+                for (int v = 0; v < NV; ++v) a[v][q] += dl[v] * uq;
+            }
+        }
+#pragma GCC unroll 8
+        for (int q = 0; q < NQ; ++q)
+            for (int v = 0; v < NV; ++v) out[v] += a[v][q] * a[v][q];
+    };
+    for (index_t i0 = 0; i0 < nb; i0 += NV * W) {
+        V out[NV] = {};
+        index_t j0 = 0;
+        for (; j0 + Q <= d; j0 += Q) tile(std::integral_constant<int, Q>{}, i0, j0, out);
+        switch (d - j0) {
+            case 1: tile(std::integral_constant<int, 1>{}, i0, j0, out); break;
+            case 2: tile(std::integral_constant<int, 2>{}, i0, j0, out); break;
+            case 3: tile(std::integral_constant<int, 3>{}, i0, j0, out); break;
+            case 4: tile(std::integral_constant<int, 4>{}, i0, j0, out); break;
+            case 5: tile(std::integral_constant<int, 5>{}, i0, j0, out); break;
+            case 6: tile(std::integral_constant<int, 6>{}, i0, j0, out); break;
+            case 7: tile(std::integral_constant<int, 7>{}, i0, j0, out); break;
+            default: break;
+        }
+        for (int v = 0; v < NV; ++v) simd::store<T, W>(maha + i0 + v * W, c - T(0.5) * out[v]);
     }
 }
 

@@ -69,8 +69,8 @@ struct WhitenedSet {
     std::vector<double> center;  // d
     std::vector<double> qu;      // d x d: what queries are multiplied by (U, or I when diagonal)
     std::vector<T> scale;        // d: the diagonal of U (diagonal case)
-    std::vector<T> x;            // d x ld: centred (diagonal) or whitened points
-    std::vector<T> w;            // ld (zero past n), or empty for unit weights
+    simd::aligned_vector<T> x;   // d x ld: centred (diagonal) or whitened points
+    simd::aligned_vector<T> w;   // ld (zero past n), or empty for unit weights
 };
 
 inline bool is_diagonal(const double* u, index_t d) {
@@ -250,8 +250,8 @@ inline void kde_rows_impl(const WhitenedSet<T>& tr, const DataView<T>& Q, Kernel
     constexpr index_t W = simd::lanes<T, VB>;  // lanes of a vector; ld is a multiple of 16
     const index_t D = tr.d, N = tr.n, ld = tr.ld;
     std::vector<double> qd(D);
-    std::vector<T> qw(QB * D);
-    std::vector<T> v(QB * kKdeTile);
+    simd::aligned_vector<T> qw(QB * D);
+    simd::aligned_vector<T> v(QB * kKdeTile);
     const bool log_domain = kernel == Kernel::gaussian || kernel == Kernel::exponential;
     const bool weighted = !tr.w.empty();
     constexpr T neg_inf = -std::numeric_limits<T>::infinity();

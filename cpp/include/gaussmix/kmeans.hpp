@@ -72,7 +72,7 @@ GAUSSMIX_MULTIVERSION void block_sq_dists(const DataView<T>& X, index_t b0, inde
 template <class T, class F>
 void for_each_block_dists(const DataView<T>& X, index_t r0, index_t r1, const double* centers, index_t ncent,
                           F&& f) {
-    std::vector<double> dists(ncent * kBlock), xt(X.d * kBlock);
+    simd::aligned_vector<double> dists(ncent * kBlock), xt(X.d * kBlock);
     for (index_t b0 = r0; b0 < r1; b0 += kBlock) {
         const index_t nb = std::min(kBlock, r1 - b0);
         block_sq_dists(X, b0, nb, centers, ncent, dists.data(), xt.data());
