@@ -257,7 +257,9 @@ struct Partition {
 // chunk, at most `max_chunks` chunks, and no more chunks than `memory_budget`
 // bytes of per-chunk partials (each `partial_bytes` large) allow -- but never
 // fewer than 8 chunks while there are rows for them, so two threads balance.
-inline Partition make_partition(index_t n, index_t min_rows, std::size_t partial_bytes,
+// Chunks are whole multiples of `granule` rows (a pass's block), so that none
+// ends in a sliver of a block that costs a block's overheads.
+inline Partition make_partition(index_t n, index_t min_rows, std::size_t partial_bytes, index_t granule = 1,
                                 std::size_t memory_budget = std::size_t(64) << 20,
                                 index_t max_chunks = 512) {
     Partition p;
@@ -267,7 +269,8 @@ inline Partition make_partition(index_t n, index_t min_rows, std::size_t partial
     index_t by_memory = static_cast<index_t>(memory_budget / std::max<std::size_t>(partial_bytes, 1));
     index_t chunks = std::min({by_rows, max_chunks, std::max<index_t>(by_memory, 8)});
     chunks = std::max<index_t>(chunks, 1);
-    p.chunk = (n + chunks - 1) / chunks;
+    granule = std::max<index_t>(granule, 1);
+    p.chunk = ((n + chunks - 1) / chunks + granule - 1) / granule * granule;
     p.n_chunks = (n + p.chunk - 1) / p.chunk;
     return p;
 }
