@@ -557,6 +557,15 @@ inline double pass_work(index_t n, index_t d, index_t k, CovType cov, bool stats
     return static_cast<double>(n) * static_cast<double>(k) * (per * (stats ? 2 : 1) + 20.0);
 }
 
+// Rows per chunk at least: 512, or as many as make one thread's worth of
+// work (threads_for), so that a pass too small to share runs as one chunk
+// (a 1000-row fit spent a tenth of each iteration on its second chunk).
+inline index_t chunk_rows(index_t n, double work) {
+    const double per_row = work / static_cast<double>(std::max<index_t>(n, 1));
+    const double rows = std::ceil(kWorkPerThread / std::max(per_row, 1.0));
+    return std::max<index_t>(512, static_cast<index_t>(std::min(rows, 1e9)));
+}
+
 // Finishes the symmetric second moments (only the upper triangle is summed).
 inline void symmetrize(SuffStats& st) {
     if (st.cov != CovType::full && st.cov != CovType::tied) return;
@@ -813,9 +822,10 @@ void stats_pass(const DataView<T>& X, const std::int64_t* labels, const T* resp,
     const index_t ld = block_rows(D, K, cov);
     SuffStats proto(cov, K, D);
     proto.shift = shifts;
-    const Partition part = make_partition(N, 512, proto.bytes(), ld);
+    const double work = pass_work(N, D, K, cov, true);
+    const Partition part = make_partition(N, chunk_rows(N, work), proto.bytes(), ld);
     std::vector<SuffStats> partials(part.n_chunks, proto);
-    const int team = threads_for(pass_work(N, D, K, cov, true), n_threads);
+    const int team = threads_for(work, n_threads);
     parallel_for(part.n_chunks, team, [&](index_t c) {
         Workspace<T>& ws = thread_workspace<T>(D, K, ld);
         stats_rows<T>(X, labels, resp, part.begin(c), part.end(c), partials[c], ws);
@@ -845,13 +855,14 @@ double e_step(const DataView<T>& X, const MixtureParams& params, const EStepOutp
     const index_t ld = detail::block_rows(D, K, params.cov);
     SuffStats proto(params.cov, K, D);
     proto.shift = params.means;
-    const Partition part = make_partition(N, 512, stats ? proto.bytes() : 64, ld);
+    const double work = detail::pass_work(N, D, K, params.cov, stats != nullptr);
+    const Partition part = make_partition(N, detail::chunk_rows(N, work), stats ? proto.bytes() : 64, ld);
     std::vector<SuffStats> local;
     std::vector<SuffStats>& partials = scratch ? *scratch : local;
     // each chunk's partial is (re)set by its thread, in parallel
     if (stats) partials.resize(part.n_chunks);
     std::vector<double> chunk_loglik(part.n_chunks, 0.0), chunk_w(part.n_chunks, 0.0);
-    const int team = threads_for(detail::pass_work(N, D, K, params.cov, stats != nullptr), n_threads);
+    const int team = threads_for(work, n_threads);
 
     parallel_for(part.n_chunks, team, [&](index_t c) {
         detail::Workspace<T>& ws = detail::thread_workspace<T>(D, K, ld);

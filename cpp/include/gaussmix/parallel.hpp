@@ -151,12 +151,14 @@ inline int available_cores() noexcept {
 #endif
 }
 
+// Multiply-adds that make a thread's share worth starting it for.
+constexpr double kWorkPerThread = 2e5;
+
 // Threads worth starting for `work` (about a multiply-add per unit): waking a
 // team costs microseconds and a busy second core costs far more, so small
 // problems run on the calling thread. Results do not depend on it (chunks
 // are fixed by the problem size), only speed does.
 inline int threads_for(double work, int n_threads) {
-    constexpr double kWorkPerThread = 2e5;
     const double t = std::floor(work / kWorkPerThread);
     return std::max(1, static_cast<int>(std::min<double>(n_threads, std::max(t, 1.0))));
 }
