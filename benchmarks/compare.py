@@ -112,8 +112,9 @@ REG_COVAR = 1e-6  # scikit-learn's default reg_covar, which gaussmix and torchgm
 PAUSE_SECONDS = 0.2
 # A call this short is run once untimed right after the pause: an idle core
 # comes back at a low clock with cold caches, which cost G5's 200 small fits
-# (15 ms in all) a third of their time. Every library gets the same warm-up.
-WARM_UP_BELOW_SECONDS = 0.05
+# (15 ms in all) a third of their time, and a 40 ms fit a tenth. Every
+# library gets the same warm-up; the first repeat stays cold.
+WARM_UP_BELOW_SECONDS = 0.5
 
 # Hardware bounds. These are ESTIMATES, not measurements: roughly the time two
 # cores of this machine would need for the work no exact method can avoid,
