@@ -14,10 +14,13 @@ from gmm_data import make_blobs_data
 
 INTERRUPT_SCRIPT = textwrap.dedent(
     """
-    import _thread, threading, warnings
+    import _thread, signal, threading, warnings
     import numpy as np
     from gaussmix import GaussianMixture, KernelDensity
 
+    # A process started in the background inherits SIGINT ignored, and then
+    # interrupt_main does nothing: install Python's handler as a terminal would.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     warnings.simplefilter("ignore")
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200_000, 6))
