@@ -518,10 +518,11 @@ inline bool accumulate_in_place(SuffStats& st, index_t j, const RW& rw, Workspac
     }
 }
 
-// Zeroes the vector accumulators, at the start of a chunk.
+// Zeroes the vector accumulators, at the start of a chunk (when st's kernels
+// use them).
 template <class T>
-inline void clear_stats(Workspace<T>& ws) {
-    std::fill(ws.vacc.begin(), ws.vacc.end(), 0.0);
+inline void clear_stats(const SuffStats& st, Workspace<T>& ws) {
+    if (vector_accumulators(st)) std::fill(ws.vacc.begin(), ws.vacc.end(), 0.0);
 }
 
 // Adds the lane sums of the vector accumulators to st, at the end of a chunk.
@@ -625,7 +626,7 @@ inline void e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
     T* __restrict sum = ws.sum.data();
     double* __restrict w = ws.w.data();
     double* __restrict rw = ws.rw.data();
-    if (st) clear_stats(ws);
+    if (st) clear_stats(*st, ws);
     for (index_t b0 = r0; b0 < r1; b0 += ld) {
         const index_t nb = std::min(ld, r1 - b0);
         load_block<T, VB>(X, b0, nb, ws.xt.data(), w, ld);
@@ -786,7 +787,7 @@ inline void stats_rows_impl(const DataView<T>& X, const std::int64_t* labels, co
     const index_t K = st.k, ld = ws.ld;
     double* __restrict w = ws.w.data();
     double* __restrict rw = ws.rw.data();
-    clear_stats(ws);
+    clear_stats(st, ws);
     for (index_t b0 = r0; b0 < r1; b0 += ld) {
         const index_t nb = std::min(ld, r1 - b0);
         load_block<T, VB>(X, b0, nb, ws.xt.data(), w, ld);
