@@ -1,5 +1,6 @@
 // The compiled core of gaussmix: one module, one register_* call per area.
 #include "binding.hpp"
+#include "gaussmix/em.hpp"
 #include "gaussmix/vmath.hpp"
 
 #include <algorithm>
@@ -61,6 +62,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("vector_bytes", &gaussmix::vector_bytes,
           "Vector width in bytes of the kernels this CPU runs (64: AVX-512, 32: AVX2, 16: baseline).");
     gaussmix::set_interrupt_check(&python_interrupt_requested);
+    py::register_exception<gaussmix::NonFiniteInput>(m, "NonFiniteInput", PyExc_ValueError);
     py::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);

@@ -19,13 +19,14 @@ template <class T>
 double e_step_py(const carray<T>& X, const opt_weights& sample_weight, const std::string& covariance_type,
                  const carray<double>& weights, const carray<double>& means, const carray<double>& prec_chol,
                  std::optional<carray<T>> log_prob_norm, std::optional<carray<T>> resp,
-                 std::optional<carray<std::int64_t>> labels, int n_threads) {
+                 std::optional<carray<std::int64_t>> labels, int n_threads, bool check_finite) {
     const DataView<T> xv = data_view(X, sample_weight);
     const MixtureParams p = params_from_arrays(covariance_type, weights, means, prec_chol);
     if (p.d != xv.d)
         throw std::invalid_argument("X has " + std::to_string(xv.d) + " features, but the model has " +
                                     std::to_string(p.d));
     EStepOutputs<T> out;
+    out.check_finite = check_finite;
     if (log_prob_norm) {
         require_shape(*log_prob_norm, {xv.n}, "log_prob_norm");
         out.log_prob_norm = log_prob_norm->mutable_data();
@@ -46,7 +47,8 @@ double e_step_py(const carray<T>& X, const opt_weights& sample_weight, const std
 template <class T>
 py::dict em_fit_py(const carray<T>& X, const opt_weights& sample_weight, const std::string& covariance_type,
                    const carray<double>& weights, const carray<double>& means, const carray<double>& prec_chol,
-                   double tol, std::int64_t max_iter, double reg_covar, double prev_lower_bound, int n_threads) {
+                   double tol, std::int64_t max_iter, double reg_covar, double prev_lower_bound, int n_threads,
+                   bool check_finite) {
     const DataView<T> xv = data_view(X, sample_weight);
     const MixtureParams p = params_from_arrays(covariance_type, weights, means, prec_chol);
     if (p.d != xv.d) throw std::invalid_argument("means and X disagree on the number of features");
@@ -55,7 +57,7 @@ py::dict em_fit_py(const carray<T>& X, const opt_weights& sample_weight, const s
     EMResult r;
     {
         py::gil_scoped_release release;
-        r = em_fit<T>(xv, p, tol, max_iter, reg_covar, prev_lower_bound, n_threads);
+        r = em_fit<T>(xv, p, tol, max_iter, reg_covar, prev_lower_bound, n_threads, check_finite);
     }
     py::dict d = params_to_dict(r.params);
     d["lower_bounds"] = r.lower_bounds;
@@ -175,12 +177,15 @@ void register_typed(py::module_& m) {
     m.def("e_step", &e_step_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"), py::arg("covariance_type"),
           py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"), py::kw_only(),
           py::arg("log_prob_norm").noconvert() = py::none(), py::arg("resp").noconvert() = py::none(),
-          py::arg("labels").noconvert() = py::none(), py::arg("n_threads") = 1,
-          "E-step: fills the given per-sample outputs and returns the weighted mean log-likelihood.");
+          py::arg("labels").noconvert() = py::none(), py::arg("n_threads") = 1, py::arg("check_finite") = false,
+          "E-step: fills the given per-sample outputs and returns the weighted mean log-likelihood. "
+          "check_finite: raise NonFiniteInput if X holds an infinity or a NaN.");
     m.def("em_fit", &em_fit_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"), py::arg("covariance_type"),
           py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"), py::kw_only(), py::arg("tol"),
           py::arg("max_iter"), py::arg("reg_covar"), py::arg("prev_lower_bound"), py::arg("n_threads") = 1,
-          "EM iterations from the given parameters, as scikit-learn iterates.");
+          py::arg("check_finite") = false,
+          "EM iterations from the given parameters, as scikit-learn iterates. check_finite: the first "
+          "E-step raises NonFiniteInput if X holds an infinity or a NaN.");
     m.def("kmeans_plusplus", &kmeans_plusplus_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
           py::arg("n_clusters"), py::arg("seed"), py::arg("n_threads") = 1,
           "Indices of greedy k-means++ seeds.");

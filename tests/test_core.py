@@ -344,6 +344,44 @@ def test_zero_components_raises_instead_of_crashing(name):
     assert proc.stdout.startswith("ValueError:"), proc.stdout
 
 
+# ------------------------------------------------- the finiteness check
+
+# Rows chosen to land in the first block, inside a later chunk, and in the
+# zero-padded tail of the last, partial block (5000 rows: blocks of at most
+# 256 rows and several chunks).
+CHECK_N = 5000
+
+
+@pytest.mark.parametrize("name", ["e_step", "em_fit"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("row", [0, 2600, CHECK_N - 1])
+def test_check_finite_raises_for_any_non_finite_value(name, covariance_type, dtype, value, row):
+    X = _data(n=CHECK_N, d=5, dtype=dtype)
+    X[row, 4 if row else 0] = value
+    with pytest.raises(_core.NonFiniteInput, match="infinity or NaN") as info:
+        call(name, X, covariance_type, check_finite=True, n_threads=2)
+    assert issubclass(info.type, ValueError)
+
+
+@pytest.mark.parametrize("name", ["e_step", "em_fit"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_check_finite_passes_finite_data_and_changes_nothing(name, covariance_type, dtype):
+    X = _data(n=CHECK_N, d=5, dtype=dtype)
+    if name == "e_step":  # huge finite values (the distances overflow) are not "non-finite"
+        X[17] = np.finfo(dtype).max / 4
+        X[18] = -np.finfo(dtype).max / 4
+    _same(call(name, X, covariance_type, check_finite=True), call(name, X, covariance_type))
+
+
+def test_check_finite_is_off_by_default():
+    X = _data(n=CHECK_N, d=3)
+    X[5, 1] = np.nan
+    assert np.isnan(call("e_step", X))
+
+
 # ---------------------------------------------------------- e_step outputs
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from gmm_data import make_blobs_data
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from gaussmix import GaussianMixture
@@ -122,6 +122,99 @@ def test_fit_rejects_fewer_samples_than_components(method):
     )
 
 
+# X from a given start: its finiteness is checked by the first E-step (the
+# engine's), not by a pass of its own; the errors must be scikit-learn's all
+# the same, raised before anything else is checked, and leave the estimator
+# as scikit-learn leaves it.
+
+NON_FINITE = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}
+
+
+def _given_start(covariance_type, dtype=np.float64, **params):
+    return dict(
+        n_components=N_COMPONENTS,
+        covariance_type=covariance_type,
+        weights_init=np.array([0.4, 0.6]),
+        means_init=np.array([[-3.0, 0.0], [3.0, 0.0]]),
+        precisions_init=_precisions(covariance_type),
+        random_state=0,
+        **params,
+    )
+
+
+def _big_data(dtype):
+    X, _ = make_blobs_data(n=3000, d=N_FEATURES, k=N_COMPONENTS, seed=1, sep=6.0, dtype=dtype)
+    return X
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("value", list(NON_FINITE))
+@pytest.mark.parametrize("where", ["first row", "last row of 3000"])
+@pytest.mark.parametrize("variant", ["plain", "verbose", "n_init=2", "fit_predict", "warm start"])
+def test_fit_from_a_given_start_rejects_non_finite_X_like_sklearn(
+    covariance_type, dtype, value, where, variant, capsys
+):
+    good = _big_data(dtype) if where.startswith("last") else _data(dtype)
+    bad = good.copy()
+    bad[-1 if where.startswith("last") else 0, 1] = NON_FINITE[value]
+    params = {"verbose": 1} if variant == "verbose" else {"n_init": 2} if variant == "n_init=2" else {}
+    if variant == "warm start":
+        params["warm_start"] = True
+    models = {}
+    for cls in (SkGaussianMixture, GaussianMixture):
+        model = cls(**_given_start(covariance_type, **params))
+        if variant == "warm start":
+            model.fit(good[:, ::-1].copy() * 1.5)
+        models[cls] = model
+    method = "fit_predict" if variant == "fit_predict" else "fit"
+    info = assert_raises_like_sklearn(lambda cls: getattr(models[cls], method)(bad), r"Input X contains")
+    with pytest.raises(ValueError) as sk_info:
+        getattr(models[SkGaussianMixture], method)(bad)
+    assert str(info.value) == str(sk_info.value)
+    assert info.value.__suppress_context__ or info.value.__context__ is None
+    # attributes as scikit-learn leaves them (a warm start keeps its model)
+    sk, gm = models[SkGaussianMixture], models[GaussianMixture]
+    assert getattr(gm, "n_features_in_", None) == getattr(sk, "n_features_in_", None)
+    assert hasattr(gm, "means_") == hasattr(sk, "means_")
+    if hasattr(sk, "means_"):
+        assert_allclose(gm.means_, sk.means_, rtol=1e-6 if dtype == np.float32 else 1e-10)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("problem", ["means_init shape", "fewer samples than components", "sample_weight"])
+def test_fit_from_a_given_start_reports_non_finite_X_before_other_errors(problem):
+    bad = _put(_data(), np.nan)
+    params = _given_start("diag")
+    if problem == "means_init shape":
+        params["means_init"] = np.zeros((N_COMPONENTS, N_FEATURES + 1))
+    elif problem == "fewer samples than components":
+        bad = bad[:5]
+        params.update(
+            n_components=8, weights_init=np.full(8, 1 / 8), means_init=np.zeros((8, 2)),
+            precisions_init=np.ones((8, 2)),
+        )
+    else:  # gaussmix only: scikit-learn's fit takes no weights
+        with pytest.raises(ValueError, match=r"Input X contains NaN"):
+            GaussianMixture(**params).fit(bad, sample_weight=-np.ones(len(bad)))
+        return
+    assert_raises_like_sklearn(lambda cls: cls(**params).fit(bad), r"Input X contains NaN")
+
+
+def test_fit_from_a_given_start_on_finite_X_is_unchanged_by_the_deferred_check():
+    X = _big_data(np.float64)
+    params = _given_start("full", max_iter=5, tol=0.0)
+    gm = GaussianMixture(**params)
+    with pytest.warns(ConvergenceWarning):
+        gm.fit(X)
+    sk = SkGaussianMixture(**params)
+    with pytest.warns(ConvergenceWarning):
+        sk.fit(X)
+    assert gm.n_iter_ == sk.n_iter_ == 5
+    assert_allclose(gm.means_, sk.means_, rtol=1e-10)
+    assert_allclose(gm.lower_bound_, sk.lower_bound_, rtol=1e-10)
+
+
 # ------------------------------------------------------- X after fitting
 
 
@@ -131,6 +224,35 @@ def test_predict_methods_reject_bad_X_like_sklearn(fitted, method, case):
     make_bad, match = BAD_X[case]
     bad = make_bad(_data())
     assert_raises_like_sklearn(lambda cls: getattr(fitted[cls], method)(bad), match)
+
+
+@pytest.mark.parametrize("method", PREDICT_METHODS)
+@pytest.mark.parametrize("value", list(NON_FINITE))
+@pytest.mark.parametrize("model_dtype", [np.float64, np.float32])
+def test_predict_methods_reject_non_finite_X_in_a_late_block(method, value, model_dtype):
+    # the check is the engine's: a value in the last rows of a large X, and a
+    # float64 X given to a float32 model (checked before it is cast)
+    X = _big_data(model_dtype)
+    models = {cls: cls(n_components=N_COMPONENTS, random_state=0).fit(X) for cls in (SkGaussianMixture, GaussianMixture)}
+    bad = X.astype(np.float64)
+    bad[-2, 0] = NON_FINITE[value]
+    info = assert_raises_like_sklearn(lambda cls: getattr(models[cls], method)(bad), r"Input X contains")
+    with pytest.raises(ValueError) as sk_info:
+        getattr(models[SkGaussianMixture], method)(bad)
+    assert str(info.value) == str(sk_info.value)
+    assert info.value.__suppress_context__ or info.value.__context__ is None
+
+
+def test_float32_model_scores_float64_X_that_overflows_float32():
+    # finite in float64, infinite once cast to the model's float32: not an
+    # error (the check is made before the cast), a point far from the model
+    X = _big_data(np.float32)
+    gm = GaussianMixture(n_components=N_COMPONENTS, random_state=0).fit(X)
+    far = X[:3].astype(np.float64)
+    far[0, 0] = 1e300
+    got = gm.score_samples(far)
+    assert got[0] == -np.inf
+    assert np.all(np.isfinite(got[1:]))
 
 
 @pytest.mark.parametrize("method", PREDICT_METHODS)

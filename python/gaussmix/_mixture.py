@@ -22,7 +22,9 @@ from ._validation import (
     is_plain_float,
     validate_params,
     is_dask_collection as _is_dask_collection,
+    engine_pass,
     validate,
+    validate_deferred,
 )
 
 _FLOAT_DTYPES = [np.float64, np.float32]
@@ -393,9 +395,31 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if isinstance(X, np.memmap):
             self._fit_source(_streaming.ArraySource(X, sample_weight), None)
             return None
-        X = validate(
+        X, check = validate_deferred(
             self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2, order="C"
         )
+        if check is None:
+            self._fit_array(X, sample_weight, None)
+        elif self._initialization_reads_data():
+            check.settle()
+            self._fit_array(X, sample_weight, None)
+        else:
+            # X's finiteness is checked by the first E-step; an error before
+            # that is preceded by X's own, as scikit-learn checks X first
+            check.first(lambda: self._fit_array(X, sample_weight, check))
+        return X
+
+    def _initialization_reads_data(self):
+        """False when fit reads X first in its EM loop: a warm start, or all of
+        weights_init, means_init and precisions_init given (and max_iter > 0)."""
+        if self.max_iter == 0:
+            return True
+        if self.warm_start and hasattr(self, "converged_"):
+            return False
+        return self.weights_init is None or self.means_init is None or self.precisions_init is None
+
+    def _fit_array(self, X, sample_weight, check):
+        """fit on a validated array; `check`: X's deferred finiteness check, or None."""
         n_samples, n_features = X.shape
         self._check_n_samples(n_samples)
         sw = check_sample_weight(sample_weight, n_samples)
@@ -406,9 +430,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             lambda random_state, inits: self._initial_parameters(
                 X, sw, random_state, inits, n_threads
             ),
-            lambda params, lower_bound: self._run_em(X, sw, params, lower_bound, n_threads),
+            lambda params, lower_bound: self._run_em(
+                X, sw, params, lower_bound, n_threads, check
+            ),
         )
-        return X
 
     def _check_n_samples(self, n_samples):
         if n_samples < self.n_components:
@@ -493,21 +518,29 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         result.update(lower_bounds=lower_bounds, n_iter=n_iter, converged=converged)
         return result
 
-    def _run_em(self, X, sw, params, lower_bound, n_threads):
-        """EM from ``params``: one engine call, or one per iteration when verbose."""
+    def _run_em(self, X, sw, params, lower_bound, n_threads, check=None):
+        """EM from ``params``: one engine call, or one per iteration when verbose.
+
+        ``check``: X's deferred finiteness check (DeferredFiniteCheck), made by
+        the first E-step, or None.
+        """
         args = (X, sw, self.covariance_type)
 
         def call(p, max_iter, prev):
-            return _core.em_fit(
-                *args,
-                _as_f64(p["weights"]),
-                _as_f64(p["means"]),
-                _as_f64(p["precisions_cholesky"]),
-                tol=float(self.tol),
-                max_iter=int(max_iter),
-                reg_covar=float(self.reg_covar),
-                prev_lower_bound=float(prev),
-                n_threads=n_threads,
+            return engine_pass(
+                check,
+                lambda check_finite: _core.em_fit(
+                    *args,
+                    _as_f64(p["weights"]),
+                    _as_f64(p["means"]),
+                    _as_f64(p["precisions_cholesky"]),
+                    tol=float(self.tol),
+                    max_iter=int(max_iter),
+                    reg_covar=float(self.reg_covar),
+                    prev_lower_bound=float(prev),
+                    n_threads=n_threads,
+                    check_finite=check_finite,
+                ),
             )
 
         if not self.verbose:
@@ -800,14 +833,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------- after fitting
 
     def _validate_X_predict(self, X):
+        """(X in the model's dtype, its deferred finiteness check or None)."""
         check_is_fitted(self)
-        X = validate(self, X, reset=False, dtype=_FLOAT_DTYPES, order="C")
+        X, check = validate_deferred(self, X, reset=False, dtype=_FLOAT_DTYPES, order="C")
         dtype = np.result_type(X.dtype, self.means_.dtype)
         if X.dtype != dtype:
+            if check is not None:  # the engine reads the copy, which may overflow
+                check.settle()
+                check = None
             X = X.astype(dtype)
-        return X
+        return X, check
 
-    def _e_step_outputs(self, X, log_prob_norm=False, resp=False, labels=False):
+    def _e_step_outputs(self, X, log_prob_norm=False, resp=False, labels=False, check=None):
         n = X.shape[0]
         out = {}
         if log_prob_norm:
@@ -816,19 +853,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             out["resp"] = np.empty((n, self.n_components), dtype=X.dtype)
         if labels:
             out["labels"] = np.empty(n, dtype=np.int64)
-        self._e_step_into(X, out)
+        self._e_step_into(X, out, check)
         return out
 
-    def _e_step_into(self, X, out):
-        _core.e_step(
-            X,
-            None,
-            self.covariance_type,
-            _as_f64(self.weights_),
-            _as_f64(self.means_),
-            _as_f64(self.precisions_cholesky_),
-            n_threads=effective_n_threads(self.n_jobs),
-            **out,
+    def _e_step_into(self, X, out, check=None):
+        engine_pass(
+            check,
+            lambda check_finite: _core.e_step(
+                X,
+                None,
+                self.covariance_type,
+                _as_f64(self.weights_),
+                _as_f64(self.means_),
+                _as_f64(self.precisions_cholesky_),
+                n_threads=effective_n_threads(self.n_jobs),
+                check_finite=check_finite,
+                **out,
+            ),
         )
 
     def _per_sample(self, X, output):
@@ -843,8 +884,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return per_sample_dask(self, X, output)
         if isinstance(X, np.memmap):
             return self._per_sample_blocks(X, output)
-        X = self._validate_X_predict(X)
-        return self._e_step_outputs(X, **{output: True})[output]
+        X, check = self._validate_X_predict(X)
+        return self._e_step_outputs(X, **{output: True}, check=check)[output]
 
     def _per_sample_blocks(self, X, output):
         check_is_fitted(self)
@@ -994,8 +1035,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if _is_dask_collection(log_prob):
                 return float(log_prob.sum().compute()), n
             return float(np.mean(log_prob)) * n, n
-        X = self._validate_X_predict(X)
-        log_prob = self._e_step_outputs(X, log_prob_norm=True)["log_prob_norm"]
+        X, check = self._validate_X_predict(X)
+        log_prob = self._e_step_outputs(X, log_prob_norm=True, check=check)["log_prob_norm"]
         return float(np.mean(log_prob)) * X.shape[0], X.shape[0]
 
     def _n_parameters(self):

@@ -24,24 +24,124 @@ def validate(estimator, X, **kwargs):
     ``validate_data`` keeps them. Anything else, and every input that fails a
     check, goes through ``validate_data`` and gets its errors and warnings.
     """
+    return _validate(estimator, X, True, kwargs)[0]
+
+
+def validate_deferred(estimator, X, **kwargs):
+    """``validate``, with the finiteness check of an array that passes as it
+    is left to the engine's first pass over it.
+
+    That check is a pass over X of its own (1.7 ms of the 11 ms of an EM
+    iteration on 1e6 x 8 values); the engine's E-step makes it for free on
+    each block it has in cache. Returns ``(X, check)``: ``check`` is None when
+    X was checked here (it went through ``validate_data``), else a
+    `DeferredFiniteCheck` that the caller must settle, before anything but
+    the engine reads X.
+    """
+    return _validate(estimator, X, False, kwargs)
+
+
+def _validate(estimator, X, check_finite, kwargs):
     reset = kwargs.get("reset", True)
     checks = {k: v for k, v in kwargs.items() if k != "reset"}
-    if _passes_as_is(X, **checks):
+    # deferred only where the engine reads X as it is, row after row
+    check_finite = check_finite or not (isinstance(X, np.ndarray) and X.flags.c_contiguous)
+    if _passes_as_is(X, check_finite=check_finite, **checks):
         n_features = X.shape[1]
+        check = None if check_finite else DeferredFiniteCheck(estimator, X, kwargs)
         if reset:
             estimator.n_features_in_ = n_features
             if hasattr(estimator, "feature_names_in_"):
                 del estimator.feature_names_in_
-            return X
+            return X, check
         if getattr(estimator, "n_features_in_", None) == n_features and not hasattr(
             estimator, "feature_names_in_"
         ):
-            return X
+            return X, check
     with np.errstate(invalid="ignore", over="ignore"):
         out = validate_data(estimator, X, **kwargs)
     if isinstance(out, tuple):
-        return tuple(aligned(a) for a in out)
-    return aligned(out)
+        return tuple(aligned(a) for a in out), None
+    return aligned(out), None
+
+
+_MISSING = object()
+
+
+class DeferredFiniteCheck:
+    """The finiteness check of an array that `validate_deferred` passed.
+
+    ``pending`` until settled: by `passed` (an engine call with
+    ``check_finite=True`` returned), or by `settle`, which checks X now and,
+    when it is not finite, raises scikit-learn's error for it, the error
+    ``validate`` would have raised (with the estimator's attributes as
+    ``validate_data`` leaves them when it fails).
+    """
+
+    __slots__ = ("estimator", "X", "kwargs", "pending", "_n_features_in")
+
+    def __init__(self, estimator, X, kwargs):
+        self.estimator = estimator
+        self.X = X
+        self.kwargs = kwargs
+        self.pending = True
+        self._n_features_in = estimator.__dict__.get("n_features_in_", _MISSING)
+
+    def passed(self):
+        self.pending = False
+
+    def settle(self):
+        """Checks X if it still is pending; raises its error if not finite."""
+        if not self.pending:
+            return
+        self.pending = False
+        if _all_finite(self.X):
+            return
+        if self.kwargs.get("reset", True):
+            if self._n_features_in is _MISSING:
+                self.estimator.__dict__.pop("n_features_in_", None)
+            else:
+                self.estimator.n_features_in_ = self._n_features_in
+        try:
+            with np.errstate(invalid="ignore", over="ignore"):
+                validate_data(self.estimator, self.X, **self.kwargs)
+        except ValueError as err:
+            raise err from None
+        raise ValueError("Input X contains infinity or NaN.")  # pragma: no cover
+
+    def run(self, call):
+        """``call(check_finite)``, the engine's pass over X, checking X if pending.
+
+        On the engine's NonFiniteInput, raises X's error (`settle`).
+        """
+        check = self.pending
+        try:
+            result = call(check)
+        except _core.NonFiniteInput:
+            self.settle()
+            raise
+        if check:
+            self.passed()
+        return result
+
+    def first(self, work):
+        """``work()``, with X's error raised in place of any error it raises
+        while X is still unchecked: scikit-learn checks X before all else."""
+        try:
+            return work()
+        except Exception as exc:
+            if not self.pending:
+                raise
+            error = exc
+        self.settle()
+        raise error
+
+
+def engine_pass(check, call):
+    """``call(check_finite)`` through `check` (a DeferredFiniteCheck or None)."""
+    if check is None:
+        return call(False)
+    return check.run(call)
 
 
 # Each estimator class's _parameter_constraints as constraint objects, made once.
@@ -122,14 +222,15 @@ def _passes_as_is(
     allow_nd=False,
     ensure_min_samples=1,
     copy=False,
+    check_finite=True,
     **other,
 ):
     """True when ``check_array(X, ...)`` would return X itself, with no error
     or warning: a plain aligned ndarray of an accepted float dtype, in the
     requested order, of an accepted shape, all finite (checked as
     scikit-learn does, by its sum, with the detailed check left to it when
-    the sum is not finite). False for anything else, including options this
-    check does not know.
+    the sum is not finite; not checked when ``check_finite`` is false).
+    False for anything else, including options this check does not know.
     """
     if other or copy or dtype is None:
         return False
@@ -142,6 +243,10 @@ def _passes_as_is(
         return False
     if X.shape[0] < max(ensure_min_samples, 1) or (X.ndim == 2 and X.shape[1] < 1) or X.size == 0:
         return False
+    return not check_finite or _all_finite(X)
+
+
+def _all_finite(X):
     if X.size <= _SMALL:
         # one pass and no floating-point state to set: cheaper for small arrays
         return bool(np.isfinite(X).all())

@@ -43,6 +43,18 @@ struct EStepOutputs {
     T* log_prob_norm = nullptr;   // n: log p(x_i)
     T* resp = nullptr;            // n x K: responsibilities
     std::int64_t* labels = nullptr;  // n: argmax_k of the weighted log-density
+    // Check that X is finite on the way (e_step then throws NonFiniteInput
+    // when it is not): the check a caller would otherwise make in a pass of
+    // its own over X, here on each block while it is in the L1 cache.
+    bool check_finite = false;
+};
+
+// X holds an infinity or a NaN (found by an E-step with check_finite). The
+// binding turns it into an exception the Python layer answers with its full
+// validation error.
+class NonFiniteInput : public std::invalid_argument {
+   public:
+    NonFiniteInput() : std::invalid_argument("X contains infinity or NaN") {}
 };
 
 namespace detail {
@@ -614,11 +626,28 @@ inline void reduce_partials(const std::vector<SuffStats>& partials, SuffStats& o
 
 namespace detail {
 
+// True when the D x ld block xt is finite: the lanes of sum x * 0 are 0 for
+// finite x and NaN for an infinity or a NaN (the padding past a block's rows
+// is zero).
+template <class T, int VB>
+inline bool block_finite(const T* __restrict xt, index_t n) {
+    constexpr int W = simd::lanes<T, VB>;
+    using V = simd::vec<T, W>;
+    V acc = {};
+    const V zero = {};
+    for (index_t i = 0; i < n; i += W) acc += simd::load<T, W>(xt + i) * zero;
+    T s = T(0);
+    for (int l = 0; l < W; ++l) s += acc[l];
+    return s == T(0);
+}
+
 // The fused pass over rows [r0, r1): log-densities, log-sum-exp, per-sample
 // outputs and (when st is not null) sufficient statistics. Adds the weighted
-// log-likelihood and the weight seen to ll and sw.
+// log-likelihood and the weight seen to ll and sw. Returns false when
+// out.check_finite is set and a value of X is not finite (the outputs are
+// then meaningless; the pass still runs to its end, on any values).
 template <class T, int VB>
-inline void e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_t r0, index_t r1,
+inline bool e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_t r0, index_t r1,
                              const EStepOutputs<T>& out, SuffStats* st, Workspace<T>& ws, double& ll, double& sw) {
     const index_t K = model.k, ld = ws.ld;
     T* __restrict lp = ws.logp.data();
@@ -627,9 +656,11 @@ inline void e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
     double* __restrict w = ws.w.data();
     double* __restrict rw = ws.rw.data();
     if (st) clear_stats(*st, ws);
+    bool finite = true;
     for (index_t b0 = r0; b0 < r1; b0 += ld) {
         const index_t nb = std::min(ld, r1 - b0);
         load_block<T, VB>(X, b0, nb, ws.xt.data(), w, ld);
+        if (out.check_finite) finite = block_finite<T, VB>(ws.xt.data(), X.d * ld) && finite;
         // The next block's rows are fetched from memory while this one is
         // computed, a share of them with each component.
         const PrefetchRange next = next_block(X, b0 + nb, std::min(ld, r1 - b0 - nb), K);
@@ -771,12 +802,16 @@ inline void e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
         }
     }
     if (st) flush_stats<T, VB>(*st, ws);
+    return finite;
 }
 
 template <class T>
-void e_step_rows(const DataView<T>& X, const Model<T>& model, index_t r0, index_t r1, const EStepOutputs<T>& out,
+bool e_step_rows(const DataView<T>& X, const Model<T>& model, index_t r0, index_t r1, const EStepOutputs<T>& out,
                  SuffStats* st, Workspace<T>& ws, double& ll, double& sw) {
-    dispatch_isa([&](auto vb) { e_step_rows_impl<T, decltype(vb)::value>(X, model, r0, r1, out, st, ws, ll, sw); });
+    bool finite = true;
+    dispatch_isa(
+        [&](auto vb) { finite = e_step_rows_impl<T, decltype(vb)::value>(X, model, r0, r1, out, st, ws, ll, sw); });
+    return finite;
 }
 
 // Statistics of given responsibilities over rows [r0, r1): hard labels
@@ -844,6 +879,7 @@ void stats_pass(const DataView<T>& X, const std::int64_t* labels, const T* resp,
 // One E-step over X with the given parameters. Fills the requested per-sample
 // outputs and, when `stats` is not null, the sufficient statistics around the
 // current means (the fused EM pass). Returns the weighted mean log-likelihood.
+// Throws NonFiniteInput when out.check_finite is set and X is not finite.
 // `scratch` (optional) holds the per-chunk partials between calls: an EM loop
 // passes the same one each iteration, so that they are allocated once per fit
 // rather than mapped and zeroed afresh each pass (at G2's 250 chunks of 33 KB,
@@ -864,6 +900,7 @@ double e_step(const DataView<T>& X, const MixtureParams& params, const EStepOutp
     // each chunk's partial is (re)set by its thread, in parallel
     if (stats) partials.resize(part.n_chunks);
     std::vector<double> chunk_loglik(part.n_chunks, 0.0), chunk_w(part.n_chunks, 0.0);
+    std::vector<unsigned char> chunk_finite(part.n_chunks, 1);
     const int team = threads_for(work, n_threads);
 
     parallel_for(part.n_chunks, team, [&](index_t c) {
@@ -879,7 +916,7 @@ double e_step(const DataView<T>& X, const MixtureParams& params, const EStepOutp
             }
         }
         double ll = 0.0, sw = 0.0;
-        detail::e_step_rows<T>(X, model, part.begin(c), part.end(c), out, st, ws, ll, sw);
+        chunk_finite[c] = detail::e_step_rows<T>(X, model, part.begin(c), part.end(c), out, st, ws, ll, sw);
         chunk_loglik[c] = ll;
         chunk_w[c] = sw;
         if (st) {
@@ -887,6 +924,7 @@ double e_step(const DataView<T>& X, const MixtureParams& params, const EStepOutp
             st->sum_w = sw;
         }
     });
+    if (std::find(chunk_finite.begin(), chunk_finite.end(), 0) != chunk_finite.end()) throw NonFiniteInput();
 
     double ll = 0.0, sw = 0.0;
     for (index_t c = 0; c < part.n_chunks; ++c) {
@@ -957,10 +995,11 @@ struct EMResult {
 // scikit-learn's EM loop: each iteration takes the E-step of the current
 // parameters (its mean log-likelihood is that iteration's lower bound) and the
 // M-step; it stops when |change| < tol. `prev_lower_bound` is -inf for a fresh
-// start, or the last lower bound for a warm start.
+// start, or the last lower bound for a warm start. With check_finite, the
+// first E-step checks that X is finite (NonFiniteInput otherwise).
 template <class T>
 EMResult em_fit(const DataView<T>& X, const MixtureParams& start, double tol, index_t max_iter,
-                double reg_covar, double prev_lower_bound, int n_threads) {
+                double reg_covar, double prev_lower_bound, int n_threads, bool check_finite = false) {
     EMResult res;
     res.params = start;
     const double eps = std::numeric_limits<T>::epsilon();
@@ -971,7 +1010,9 @@ EMResult em_fit(const DataView<T>& X, const MixtureParams& start, double tol, in
     for (index_t it = 1; it <= max_iter; ++it) {
         check_interrupt(poller);
         const double prev = lb;
-        lb = e_step<T>(X, res.params, EStepOutputs<T>{}, &st, n_threads, &partials);
+        EStepOutputs<T> out;
+        out.check_finite = check_finite && it == 1;
+        lb = e_step<T>(X, res.params, out, &st, n_threads, &partials);
         MixtureParams next;
         m_step(st, reg_covar, eps, false, next);
         res.params = std::move(next);
