@@ -108,9 +108,14 @@ inline float log_scalar(float x) {
 // (not a gather); exp(r) - 1 is its Taylor polynomial, of the degree that
 // makes its truncation error below 2e-17 relative in double (degree 8 at
 // L = 8, 9 at 4, 11 at 2) and 1e-8 in float (3 at L = 16, 4 at 8, 5 at 4);
-// 2^(j/L) (1 + that) is one fused multiply-add. 2^(n >> s) is built in the
-// exponent bits with a left shift only (64-bit arithmetic right shifts are
-// AVX-512's). Inputs below -708.39 (float: -87.33), -inf included, give 0,
+// 2^(n >> s) 2^(j/L) is one integer addition: the table holds the bits of
+// 2^(j/L) less j << (52 - s), so adding n << (52 - s) (the low bits of n
+// shifted into the exponent field, from the bits of the rounded x 2^s / ln 2)
+// adds n >> s to its exponent (the form of glibc's exp; Tang, ACM TOMS 15,
+// 1989, for the table). No right shift or masking is needed (64-bit
+// arithmetic right shifts are AVX-512's; the 8-lane permutation reads the
+// low 3 bits of its indices only), and 2^(n/L) (1 + that) is one fused
+// multiply-add. Inputs below -708.39 (float: -87.33), -inf included, give 0,
 // where the true value is below the smallest normal number; NaN gives NaN.
 // Positive inputs up to 709 (float: 88) are still right; larger ones are
 // outside the domain. Within 1.5 ulp of the exact value (1.0 measured;
@@ -125,6 +130,11 @@ constexpr float kPow2Sixteenths[16] = {
     1.241857812073484f, 1.2968395546510096f, 1.3542555469368927f, 1.4142135623730951f,
     1.4768261459394993f, 1.5422108254079407f, 1.6104903319492543f, 1.681792830507429f,
     1.7562521603732995f, 1.8340080864093424f, 1.9152065613971474f};
+
+// The bits of kPow2Eighths.
+constexpr std::uint64_t kPow2EighthsBits[8] = {0x3ff0000000000000, 0x3ff172b83c7d517b, 0x3ff306fe0a31b715,
+                                               0x3ff4bfdad5362a27, 0x3ff6a09e667f3bcd, 0x3ff8ace5422aa0db,
+                                               0x3ffae89f995ad3ad, 0x3ffd5818dcfba487};
 
 constexpr int log2i(int v) { return v <= 1 ? 0 : 1 + log2i(v / 2); }
 
@@ -169,25 +179,32 @@ inline simd::vec<double, L> exp_vec(simd::vec<double, L> x) {
     constexpr double ln2_hi = 6.93147180369123816490e-01 / L;         // few bits: n * ln2_hi is exact
     constexpr double ln2_lo = 1.90821492927058770002e-10 / L;
     constexpr double shifter = 6755399441055744.0;  // 1.5 * 2^52: rounds to an integer
+    static_assert(L <= 8, "exp_vec<double>: at most 8 lanes");
+    // the bits of 2^(t/L) less t << (52 - s), as doubles for the permutation
     V tab;
-    for (int t = 0; t < L; ++t) tab[t] = detail::kPow2Eighths[(t * 8) / (L > 8 ? 8 : L)];
+    for (int t = 0; t < L; ++t) {
+        const std::uint64_t b = detail::kPow2EighthsBits[(t * 8) / L] - (static_cast<std::uint64_t>(t) << (52 - s));
+        std::memcpy(&tab[t], &b, sizeof b);
+    }
     const V t = x * k_ln2 + shifter;
     const V n = t - shifter;
     const V r = (x - n * ln2_hi) - n * ln2_lo;
     V p = r * detail::kInvFactorial[deg] + detail::kInvFactorial[deg - 1];
     for (int k = deg - 2; k >= 1; --k) p = p * r + detail::kInvFactorial[k];
     const V q = p * r;  // exp(r) - 1
+    // the low bits of t are n in two's complement (1.5 * 2^52 has none below
+    // bit 51, and the shift below drops all but the low 12 + s)
     vu bits;
     std::memcpy(&bits, &t, sizeof bits);
-    const vu ni = bits - 0x4338000000000000ULL;  // n (two's complement), from the bits of t
-    const vu j = ni & (L - 1);
-    // exponent field floor(n / L) + 1023 = (n - j + 1023 L) / L, shifted into
-    // place; n >= -1022 L wherever the result is kept
-    const vu e = (ni - j + 1023 * L) << (52 - s);
+    const vu j = L == 8 ? bits : bits & (L - 1);
+    vu e;
+    const V tj = detail::lookup<double, L>(tab, j);
+    std::memcpy(&e, &tj, sizeof e);
+    // 2^(n / L) = 2^(n >> s) 2^(j / L); n >= -1022 L wherever the result is kept
+    e += bits << (52 - s);
     V scale;
     std::memcpy(&scale, &e, sizeof scale);
-    const V tj = detail::lookup<double, L>(tab, j);
-    const V y = (tj * q + tj) * scale;  // one rounding for 2^(j/L) exp(r)
+    const V y = scale * q + scale;  // one rounding for 2^(n/L) exp(r)
     return x < lo ? 0.0 : y;  // also where the integer path above overflowed
 }
 
