@@ -220,23 +220,30 @@ inline simd::vec<float, L> exp_vec(simd::vec<float, L> x) {
     constexpr float ln2_hi = 0.693359375f / m;
     constexpr float ln2_lo = -2.12194440e-4f / m;
     constexpr float shifter = 12582912.0f;  // 1.5 * 2^23
+    // as in the double version: the bits of 2^(t/m) less t << (23 - s)
     V tab;
-    for (int t = 0; t < L; ++t) tab[t] = detail::kPow2Sixteenths[((t % m) * 16) / m];
+    for (int t = 0; t < L; ++t) {
+        std::uint32_t b;
+        std::memcpy(&b, &detail::kPow2Sixteenths[((t % m) * 16) / m], sizeof b);
+        b -= static_cast<std::uint32_t>(t % m) << (23 - s);
+        std::memcpy(&tab[t], &b, sizeof b);
+    }
     const V t = x * k_ln2 + shifter;
     const V n = t - shifter;
     const V r = (x - n * ln2_hi) - n * ln2_lo;
     V p = r * static_cast<float>(detail::kInvFactorial[deg]) + static_cast<float>(detail::kInvFactorial[deg - 1]);
     for (int k = deg - 2; k >= 1; --k) p = p * r + static_cast<float>(detail::kInvFactorial[k]);
     const V q = p * r;
-    vu bits;
+    vu bits;  // n in the low bits (1.5 * 2^23 has none below bit 22)
     std::memcpy(&bits, &t, sizeof bits);
-    const vu ni = bits - 0x4b400000U;
-    const vu j = ni & (m - 1);
-    const vu e = (ni - j + 127 * m) << (23 - s);  // (floor(n / m) + 127) << 23
+    const vu j = L == m ? bits : bits & (m - 1);  // the permutation reads the low s bits only
+    vu e;
+    const V tj = detail::lookup<float, L>(tab, j);
+    std::memcpy(&e, &tj, sizeof e);
+    e += bits << (23 - s);
     V scale;
     std::memcpy(&scale, &e, sizeof scale);
-    const V tj = detail::lookup<float, L>(tab, j);
-    const V y = (tj * q + tj) * scale;
+    const V y = scale * q + scale;
     return x < lo ? 0.0f : y;
 }
 
