@@ -601,12 +601,17 @@ def test_e_step_float32_matches_scipy_reference(covariance_type, d):
     [(), ("labels",), ("log_prob_norm",), ("resp",), ("log_prob_norm", "resp", "labels")],
     ids=["none", "labels", "log_prob_norm", "resp", "all"],
 )
-def test_e_step_returns_mean_log_likelihood_whatever_outputs_are_requested(covariance_type, requested):
+@pytest.mark.parametrize("n", [N, 1003], ids=["40 rows", "1003 rows"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_e_step_returns_mean_log_likelihood_whatever_outputs_are_requested(covariance_type, requested, n, weighted):
+    # unweighted with no log_prob_norm output, the engine sums log p(x_i) by
+    # a product of the sums of exponentials (no log per sample): checked here
+    # over a partial last vector and several blocks
     weights, means, prec_chol, covs = random_params(covariance_type, K, D)
-    X = _data()
-    sample_weight = np.linspace(0.0, 2.0, N)
+    X = _data(n=n)
+    sample_weight = np.linspace(0.0, 2.0, n) if weighted else None
     _, log_prob = reference_log_prob(X, weights, means, covs)
-    outs = {key: a for key, a in _outputs().items() if key in requested}
+    outs = {key: a for key, a in _outputs(n=n).items() if key in requested}
     ret = _core.e_step(X, sample_weight, covariance_type, weights, means, prec_chol, **outs)
     assert_allclose(ret, np.average(log_prob, weights=sample_weight), rtol=1e-12)
     if "log_prob_norm" in outs:
@@ -615,12 +620,13 @@ def test_e_step_returns_mean_log_likelihood_whatever_outputs_are_requested(covar
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_e_step_is_bitwise_identical_for_any_thread_count(covariance_type, dtype):
+@pytest.mark.parametrize("outputs", [True, False], ids=["outputs", "no outputs"])
+def test_e_step_is_bitwise_identical_for_any_thread_count(covariance_type, dtype, outputs):
     weights, means, prec_chol, _ = random_params(covariance_type, 3, 4)
-    X = np.random.default_rng(1).normal(size=(3000, 4)).astype(dtype) * 2
+    X = np.random.default_rng(1).normal(size=(30000, 4)).astype(dtype) * 2
     results = []
     for n_threads in (1, 2, 3):
-        outs = _outputs(3000, 3, dtype)
+        outs = _outputs(30000, 3, dtype) if outputs else {}
         ret = _core.e_step(X, None, covariance_type, weights, means, prec_chol, n_threads=n_threads, **outs)
         results.append((ret, outs))
     for ret, outs in results[1:]:
@@ -630,6 +636,20 @@ def test_e_step_is_bitwise_identical_for_any_thread_count(covariance_type, dtype
 
 
 # ---------------------------------------------------- other entry points
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_e_step_without_outputs_is_minus_inf_with_a_point_beyond_range(covariance_type, dtype):
+    # a row so far that its log-densities all underflow: log p = -inf, and so
+    # the mean, by the product of sums as by the per-sample logs
+    weights, means, prec_chol, _ = random_params(covariance_type, K, D)
+    X = _data(n=1003, dtype=dtype)
+    X[500] = np.finfo(dtype).max / 8
+    assert _core.e_step(X, None, covariance_type, weights, means, prec_chol) == -np.inf
+    out = np.empty(1003, dtype=dtype)
+    assert _core.e_step(X, None, covariance_type, weights, means, prec_chol, log_prob_norm=out) == -np.inf
+    assert out[500] == -np.inf and np.all(np.isfinite(np.delete(out, 500)))
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
