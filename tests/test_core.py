@@ -715,6 +715,35 @@ def test_kmeans_labels_and_centers_are_consistent():
         assert_allclose(centers[j], X[labels == j].mean(axis=0), rtol=1e-10)
 
 
+@pytest.mark.parametrize("d", [2, 4, 5, 8, 16, 24])  # D of one and two vectors take other kernels
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_em_stats_match_numpy(covariance_type, d, weighted):
+    # the sufficient statistics of the fused E-step, around the means, from
+    # responsibilities computed by numpy
+    n, k = 1003, 11  # tiles of 8 or 4 components, and single ones
+    rng = np.random.default_rng(d)
+    weights, means, prec_chol, covs = random_params(covariance_type, k, d, seed=d)
+    X = means[rng.integers(0, k, n)] + rng.normal(size=(n, d)) * 1.5
+    sample_weight = rng.uniform(0.0, 3.0, n) if weighted else None
+    st = _core.em_stats(X, sample_weight, covariance_type, weights, means, prec_chol, n_threads=2)
+    weighted_log_prob, log_prob = reference_log_prob(X, weights, means, covs)
+    w = np.ones(n) if sample_weight is None else sample_weight
+    rw = np.exp(weighted_log_prob - log_prob[:, None]) * w[:, None]  # n x k
+    diff = X[:, None, :] - means[None]  # n x k x d
+    assert_allclose(st["nk"], rw.sum(axis=0), rtol=1e-12)
+    assert_allclose(st["a"], np.einsum("ik,ikd->kd", rw, diff), rtol=1e-10, atol=1e-10 * n)
+    if covariance_type in ("diag", "spherical"):
+        expected = np.einsum("ik,ikd->kd", rw, diff**2)
+    else:
+        expected = np.einsum("ik,ikd,ike->kde", rw, diff, diff)
+        if covariance_type == "tied":
+            expected = expected.sum(axis=0)
+    assert_allclose(np.reshape(st["s"], expected.shape), expected, rtol=1e-10)
+    assert_allclose(st["sum_w"], w.sum(), rtol=1e-14)
+    assert_allclose(st["loglik"], np.dot(w, log_prob), rtol=1e-12)
+
+
 @pytest.mark.parametrize("d", [3, 6, 16, 19, 26, 40])
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_m_step_from_labels_matches_numpy(covariance_type, d):

@@ -71,7 +71,7 @@ def assert_same_model(ours, theirs, X, rtol, atol=0.0, first_bound_rtol=None):
     assert_allclose(ours.aic(X), theirs.aic(X), rtol=rtol)
 
 
-@pytest.mark.parametrize("d", [2, 4, 9, 17, 26])  # the engine's kernels differ by D
+@pytest.mark.parametrize("d", [2, 4, 8, 9, 16, 17, 26])  # the engine's kernels differ by D
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
 def test_parity_with_given_start(covariance_type, dtype, d):

