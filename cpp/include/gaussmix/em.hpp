@@ -725,18 +725,21 @@ inline void split_exponent(simd::vec<double, W>& p, simd::vec<double, W>& expo) 
     std::memcpy(&p, &m_bits, sizeof p);
 }
 
-// True when the D x ld block xt is finite: the lanes of sum x * 0 are 0 for
-// finite x and NaN for an infinity or a NaN (the padding past a block's rows
-// is zero).
+// True when the n values at xt (a D x ld block, n a multiple of 64) are
+// finite: the lanes of sum x * 0 are 0 for finite x and NaN for an infinity
+// or a NaN (the padding past a block's rows is zero). Four independent sums:
+// one chain of dependent multiply-adds cost 5% of a pass at D = 8, K = 16.
 template <class T, int VB>
 inline bool block_finite(const T* __restrict xt, index_t n) {
     constexpr int W = simd::lanes<T, VB>;
     using V = simd::vec<T, W>;
-    V acc = {};
+    V acc[4] = {};
     const V zero = {};
-    for (index_t i = 0; i < n; i += W) acc += simd::load<T, W>(xt + i) * zero;
+    for (index_t i = 0; i < n; i += 4 * W)
+        for (int u = 0; u < 4; ++u) acc[u] += simd::load<T, W>(xt + i + u * W) * zero;
+    const V a = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     T s = T(0);
-    for (int l = 0; l < W; ++l) s += acc[l];
+    for (int l = 0; l < W; ++l) s += a[l];
     return s == T(0);
 }
 
