@@ -747,10 +747,13 @@ inline bool block_finite(const T* __restrict xt, index_t n) {
 // outputs and (when st is not null) sufficient statistics. Adds the weighted
 // log-likelihood and the weight seen to ll and sw. Returns false when
 // out.check_finite is set and a value of X is not finite (the outputs are
-// then meaningless; the pass still runs to its end, on any values).
+// then meaningless; the pass still runs to its end, on any values). next_r0:
+// the first row of the chunk the thread is likely to take next (-1: none),
+// prefetched during the last block.
 template <class T, int VB>
 inline bool e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_t r0, index_t r1,
-                             const EStepOutputs<T>& out, SuffStats* st, Workspace<T>& ws, double& ll, double& sw) {
+                             const EStepOutputs<T>& out, SuffStats* st, Workspace<T>& ws, double& ll, double& sw,
+                             index_t next_r0) {
     const index_t K = model.k, ld = ws.ld;
     T* __restrict lp = ws.logp.data();
     T* __restrict mx = ws.mx.data();
@@ -773,8 +776,13 @@ inline bool e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
         load_block<T, VB>(X, b0, nb, ws.xt.data(), w, ld);
         if (out.check_finite) finite = block_finite<T, VB>(ws.xt.data(), X.d * ld) && finite;
         // The next block's rows are fetched from memory while this one is
-        // computed, a share of them with each component.
-        const PrefetchRange next = next_block(X, b0 + nb, std::min(ld, r1 - b0 - nb), K);
+        // computed, a share of them with each component; during the last
+        // block, the first of next_r0's (the chunk this thread is likely to
+        // take next), which would otherwise start cold.
+        const bool last = b0 + nb >= r1;
+        const index_t nr0 = last ? next_r0 : b0 + nb;
+        const index_t nrows = last ? (next_r0 >= 0 ? std::min(ld, X.n - next_r0) : 0) : std::min(ld, r1 - b0 - nb);
+        const PrefetchRange next = next_block(X, nr0, nrows, K);
         for (index_t j = 0; j < K; ++j) {
             next.fetch(j);
             kernel::component_log_prob<T, VB>(model, j, ws.xt.data(), ws.diff.data(), lp + j * ld, ld, nb);
@@ -938,10 +946,11 @@ inline bool e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
 
 template <class T>
 bool e_step_rows(const DataView<T>& X, const Model<T>& model, index_t r0, index_t r1, const EStepOutputs<T>& out,
-                 SuffStats* st, Workspace<T>& ws, double& ll, double& sw) {
+                 SuffStats* st, Workspace<T>& ws, double& ll, double& sw, index_t next_r0 = -1) {
     bool finite = true;
-    dispatch_isa(
-        [&](auto vb) { finite = e_step_rows_impl<T, decltype(vb)::value>(X, model, r0, r1, out, st, ws, ll, sw); });
+    dispatch_isa([&](auto vb) {
+        finite = e_step_rows_impl<T, decltype(vb)::value>(X, model, r0, r1, out, st, ws, ll, sw, next_r0);
+    });
     return finite;
 }
 
@@ -1047,7 +1056,9 @@ double e_step(const DataView<T>& X, const MixtureParams& params, const EStepOutp
             }
         }
         double ll = 0.0, sw = 0.0;
-        chunk_finite[c] = detail::e_step_rows<T>(X, model, part.begin(c), part.end(c), out, st, ws, ll, sw);
+        // with the chunks handed out in turn, this thread's next is likely c + team
+        const index_t next_r0 = c + team < part.n_chunks ? part.begin(c + team) : -1;
+        chunk_finite[c] = detail::e_step_rows<T>(X, model, part.begin(c), part.end(c), out, st, ws, ll, sw, next_r0);
         chunk_loglik[c] = ll;
         chunk_w[c] = sw;
         if (st) {
