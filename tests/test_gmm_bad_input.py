@@ -173,6 +173,8 @@ def test_fit_from_a_given_start_rejects_non_finite_X_like_sklearn(
         getattr(models[SkGaussianMixture], method)(bad)
     assert str(info.value) == str(sk_info.value)
     assert info.value.__suppress_context__ or info.value.__context__ is None
+    if variant == "verbose":  # nothing printed before the error
+        assert capsys.readouterr().out == ""
     # attributes as scikit-learn leaves them (a warm start keeps its model)
     sk, gm = models[SkGaussianMixture], models[GaussianMixture]
     assert getattr(gm, "n_features_in_", None) == getattr(sk, "n_features_in_", None)

@@ -400,7 +400,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         if check is None:
             self._fit_array(X, sample_weight, None)
-        elif self._initialization_reads_data():
+        elif not self._em_reads_X_first():
             check.settle()
             self._fit_array(X, sample_weight, None)
         else:
@@ -409,14 +409,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             check.first(lambda: self._fit_array(X, sample_weight, check))
         return X
 
-    def _initialization_reads_data(self):
-        """False when fit reads X first in its EM loop: a warm start, or all of
-        weights_init, means_init and precisions_init given (and max_iter > 0)."""
-        if self.max_iter == 0:
-            return True
-        if self.warm_start and hasattr(self, "converged_"):
+    def _em_reads_X_first(self):
+        """True when the first E-step is the first thing of fit to read X or to
+        show anything: a warm start, or all of weights_init, means_init and
+        precisions_init given; max_iter > 0 and no verbose output (which
+        would print before X's error)."""
+        if self.max_iter == 0 or self.verbose:
             return False
-        return self.weights_init is None or self.means_init is None or self.precisions_init is None
+        if self.warm_start and hasattr(self, "converged_"):
+            return True
+        return not (self.weights_init is None or self.means_init is None or self.precisions_init is None)
 
     def _fit_array(self, X, sample_weight, check):
         """fit on a validated array; `check`: X's deferred finiteness check, or None."""
