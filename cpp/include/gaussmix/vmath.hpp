@@ -136,11 +136,6 @@ constexpr float kPow2Sixteenths[16] = {
     1.4768261459394993f, 1.5422108254079407f, 1.6104903319492543f, 1.681792830507429f,
     1.7562521603732995f, 1.8340080864093424f, 1.9152065613971474f};
 
-// The bits of kPow2Eighths.
-constexpr std::uint64_t kPow2EighthsBits[8] = {0x3ff0000000000000, 0x3ff172b83c7d517b, 0x3ff306fe0a31b715,
-                                               0x3ff4bfdad5362a27, 0x3ff6a09e667f3bcd, 0x3ff8ace5422aa0db,
-                                               0x3ffae89f995ad3ad, 0x3ffd5818dcfba487};
-
 // The coefficients of r^k, k = 0 .. deg, of exp(r) - 1 for exp_vec<double>
 // with L lanes: minimax for L = 8 (degree 7) and L = 4 (degree 8), see
 // exp_vec; Taylor's 1/k! otherwise.
@@ -210,7 +205,9 @@ inline simd::vec<double, L> exp_vec(simd::vec<double, L> x) {
     // the bits of 2^(t/L) less t << (52 - s), as doubles for the permutation
     V tab;
     for (int t = 0; t < L; ++t) {
-        const std::uint64_t b = detail::kPow2EighthsBits[(t * 8) / L] - (static_cast<std::uint64_t>(t) << (52 - s));
+        std::uint64_t b;
+        std::memcpy(&b, &detail::kPow2Eighths[(t * 8) / L], sizeof b);
+        b -= static_cast<std::uint64_t>(t) << (52 - s);
         std::memcpy(&tab[t], &b, sizeof b);
     }
     const V t = x * k_ln2 + shifter;
