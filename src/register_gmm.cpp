@@ -19,7 +19,7 @@ template <class T>
 double e_step_py(const carray<T>& X, const opt_weights& sample_weight, const std::string& covariance_type,
                  const carray<double>& weights, const carray<double>& means, const carray<double>& prec_chol,
                  std::optional<carray<T>> log_prob_norm, std::optional<carray<T>> resp,
-                 std::optional<carray<std::int64_t>> labels, int n_threads, bool check_finite) {
+                 std::optional<carray<std::int64_t>> labels, int n_threads, bool check_finite, bool skip_zero) {
     const DataView<T> xv = data_view(X, sample_weight);
     const MixtureParams p = params_from_arrays(covariance_type, weights, means, prec_chol);
     if (p.d != xv.d)
@@ -27,6 +27,7 @@ double e_step_py(const carray<T>& X, const opt_weights& sample_weight, const std
                                     std::to_string(p.d));
     EStepOutputs<T> out;
     out.check_finite = check_finite;
+    out.skip_zero = skip_zero;
     if (log_prob_norm) {
         require_shape(*log_prob_norm, {xv.n}, "log_prob_norm");
         out.log_prob_norm = log_prob_norm->mutable_data();
@@ -157,7 +158,7 @@ py::dict m_step_from_resp_py(const carray<T>& X, const opt_weights& sample_weigh
 template <class T>
 py::dict em_stats_py(const carray<T>& X, const opt_weights& sample_weight, const std::string& covariance_type,
                      const carray<double>& weights, const carray<double>& means, const carray<double>& prec_chol,
-                     int n_threads) {
+                     int n_threads, bool skip_zero) {
     const DataView<T> xv = data_view(X, sample_weight);
     const MixtureParams p = params_from_arrays(covariance_type, weights, means, prec_chol);
     if (p.d != xv.d)
@@ -167,7 +168,9 @@ py::dict em_stats_py(const carray<T>& X, const opt_weights& sample_weight, const
     SuffStats st;
     {
         py::gil_scoped_release release;
-        e_step<T>(xv, p, EStepOutputs<T>{}, &st, n_threads);
+        EStepOutputs<T> out;
+        out.skip_zero = skip_zero;
+        e_step<T>(xv, p, out, &st, n_threads);
     }
     return stats_to_dict(st);
 }
@@ -178,8 +181,11 @@ void register_typed(py::module_& m) {
           py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"), py::kw_only(),
           py::arg("log_prob_norm").noconvert() = py::none(), py::arg("resp").noconvert() = py::none(),
           py::arg("labels").noconvert() = py::none(), py::arg("n_threads") = 1, py::arg("check_finite") = false,
+          py::arg("skip_zero") = true,
           "E-step: fills the given per-sample outputs and returns the weighted mean log-likelihood. "
-          "check_finite: raise NonFiniteInput if X holds an infinity or a NaN.");
+          "check_finite: raise NonFiniteInput if X holds an infinity or a NaN. skip_zero=False: compute "
+          "every exponential and statistic, also where the responsibilities are all zero (the same "
+          "results; for tests).");
     m.def("em_fit", &em_fit_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"), py::arg("covariance_type"),
           py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"), py::kw_only(), py::arg("tol"),
           py::arg("max_iter"), py::arg("reg_covar"), py::arg("prev_lower_bound"), py::arg("n_threads") = 1,
@@ -200,8 +206,9 @@ void register_typed(py::module_& m) {
           py::arg("n_threads") = 1, "Parameters from dense responsibilities.");
     m.def("em_stats", &em_stats_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
           py::arg("covariance_type"), py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"),
-          py::kw_only(), py::arg("n_threads") = 1,
-          "One E-step's sufficient statistics around the means: dict of nk, a, s, sum_w, loglik.");
+          py::kw_only(), py::arg("n_threads") = 1, py::arg("skip_zero") = true,
+          "One E-step's sufficient statistics around the means: dict of nk, a, s, sum_w, loglik "
+          "(skip_zero: as for e_step).");
 }
 
 // The M-step from statistics summed over blocks (see em_stats).

@@ -727,6 +727,12 @@ def test_em_stats_match_numpy(covariance_type, d, weighted):
     X = means[rng.integers(0, k, n)] + rng.normal(size=(n, d)) * 1.5
     sample_weight = rng.uniform(0.0, 3.0, n) if weighted else None
     st = _core.em_stats(X, sample_weight, covariance_type, weights, means, prec_chol, n_threads=2)
+    _assert_stats_match_numpy(st, X, sample_weight, covariance_type, weights, means, covs)
+
+
+def _assert_stats_match_numpy(st, X, sample_weight, covariance_type, weights, means, covs):
+    """em_stats' result against responsibilities and sums computed by numpy."""
+    n = len(X)
     weighted_log_prob, log_prob = reference_log_prob(X, weights, means, covs)
     w = np.ones(n) if sample_weight is None else sample_weight
     rw = np.exp(weighted_log_prob - log_prob[:, None]) * w[:, None]  # n x k
@@ -742,6 +748,69 @@ def test_em_stats_match_numpy(covariance_type, d, weighted):
     assert_allclose(np.reshape(st["s"], expected.shape), expected, rtol=1e-10)
     assert_allclose(st["sum_w"], w.sum(), rtol=1e-14)
     assert_allclose(st["loglik"], np.dot(w, log_prob), rtol=1e-12)
+    return rw
+
+
+def _separated(n, d, k, covariance_type, seed, separation, dtype=np.float64):
+    """Data around random_params' components with their means spread ``separation``
+    times further apart: far apart, most responsibilities are exactly zero."""
+    rng = np.random.default_rng(seed)
+    weights, means, prec_chol, covs = random_params(covariance_type, k, d, seed=seed)
+    means = means * separation
+    labels = rng.integers(0, k, n)
+    X = means[labels] + rng.normal(size=(n, d))
+    return X.astype(dtype), (weights, means, prec_chol, covs)
+
+
+# The E-step skips a component's exps and statistics on the groups of rows
+# where all its e_ik are exactly zero: the results must be the same bits as
+# with every term computed. Shapes: the diag row kernels (D = 8, 16), the
+# small full kernels (D <= 4), the fused and stored tiles (D = 16, 40), K
+# across several groups of 16 flags; n leaves a partial last block; half the
+# rows of "mixed" overlap, so that blocks with and without skipping meet.
+SKIP_CASES = [(2, 8), (3, 5), (8, 16), (16, 12), (5, 40), (40, 6), (1, 70)]
+
+
+@pytest.mark.parametrize(("d", "k"), SKIP_CASES, ids=[f"d{d}k{k}" for d, k in SKIP_CASES])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["separated", "mixed", "weighted"])
+def test_skipping_zero_responsibilities_keeps_every_bit(covariance_type, d, k, dtype, layout):
+    n = 3001
+    X, params = _separated(n, d, k, covariance_type, seed=d + k, separation=40.0, dtype=dtype)
+    weights, means, prec_chol, _ = params
+    if layout == "mixed":
+        X[: n // 2] = means[np.arange(n // 2) % k] * 0.02 + np.random.default_rng(1).normal(size=(n // 2, d))
+    sample_weight = np.random.default_rng(2).uniform(0.0, 2.0, n) if layout == "weighted" else None
+    args = (X, sample_weight, covariance_type, weights, means, prec_chol)
+    for threads in (1, 2):
+        skipped = _core.em_stats(*args, n_threads=threads)
+        computed = _core.em_stats(*args, n_threads=threads, skip_zero=False)
+        _same(skipped, computed)
+        outputs = []
+        for skip in (True, False):
+            resp = np.full((n, k), np.nan, dtype=dtype)
+            log_prob = np.full(n, np.nan, dtype=dtype)
+            labels = np.full(n, -1, dtype=np.int64)
+            mean = _core.e_step(
+                *args, resp=resp, log_prob_norm=log_prob, labels=labels, n_threads=threads, skip_zero=skip
+            )
+            outputs.append((mean, resp, log_prob, labels))
+        _same(outputs[0], outputs[1])
+    # the case is one that skips: most responsibilities are exactly zero
+    zero = np.mean(outputs[0][1] == 0)
+    assert zero > (0.3 if layout == "mixed" else 0.6) * (k - 1) / k
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("d", [2, 8, 16])
+def test_em_stats_of_separated_clusters_match_numpy(covariance_type, d):
+    # the statistics where most pairs are skipped, against numpy's dense ones
+    n, k = 2000, 9
+    X, (weights, means, prec_chol, covs) = _separated(n, d, k, covariance_type, seed=d, separation=30.0)
+    st = _core.em_stats(X, None, covariance_type, weights, means, prec_chol, n_threads=2)
+    rw = _assert_stats_match_numpy(st, X, None, covariance_type, weights, means, covs)
+    assert np.mean(rw < 1e-300) > 0.6  # the case is one that skips
 
 
 @pytest.mark.parametrize("d", [3, 6, 16, 19, 26, 40])

@@ -15,10 +15,16 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <type_traits>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define GAUSSMIX_X86_INTRINSICS 1
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 // Vector values wider than the baseline change the calling convention; they
@@ -136,6 +142,113 @@ inline void hsum_n(const vec<double, N> (&v)[M], double* out) {
     int i = 0;
     for (; i + 4 <= M; i += 4) store<double, 4>(out + i, hsum4<N>(v[i], v[i + 1], v[i + 2], v[i + 3]));
     for (; i < M; ++i) out[i] = hsum<N>(v[i]);
+}
+
+// The lanes of x that are not below lo (a NaN is not), as bits: one compare
+// into a mask. On x86 by the instruction set of the vector width (these
+// functions carry its target, so that they are inlined only into the kernels
+// of that width); elsewhere lane by lane. (GCC lowers the portable form to a
+// compare and a chain of extractions, one per lane.)
+#if defined(GAUSSMIX_X86_INTRINSICS)
+namespace detail {
+__attribute__((target("avx512f"))) inline unsigned lanes_not_below512(vec<double, 8> x, double lo) {
+    __m512d a;
+    std::memcpy(&a, &x, sizeof a);
+    return _mm512_cmp_pd_mask(a, _mm512_set1_pd(lo), _CMP_NLT_UQ);
+}
+__attribute__((target("avx512f"))) inline unsigned lanes_not_below512(vec<float, 16> x, float lo) {
+    __m512 a;
+    std::memcpy(&a, &x, sizeof a);
+    return _mm512_cmp_ps_mask(a, _mm512_set1_ps(lo), _CMP_NLT_UQ);
+}
+__attribute__((target("avx"))) inline unsigned lanes_not_below256(vec<double, 4> x, double lo) {
+    __m256d a;
+    std::memcpy(&a, &x, sizeof a);
+    return static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(a, _mm256_set1_pd(lo), _CMP_NLT_UQ)));
+}
+__attribute__((target("avx"))) inline unsigned lanes_not_below256(vec<float, 8> x, float lo) {
+    __m256 a;
+    std::memcpy(&a, &x, sizeof a);
+    return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_set1_ps(lo), _CMP_NLT_UQ)));
+}
+inline unsigned lanes_not_below128(vec<double, 2> x, double lo) {
+    __m128d a;
+    std::memcpy(&a, &x, sizeof a);
+    return static_cast<unsigned>(_mm_movemask_pd(_mm_cmpnlt_pd(a, _mm_set1_pd(lo))));
+}
+inline unsigned lanes_not_below128(vec<float, 4> x, float lo) {
+    __m128 a;
+    std::memcpy(&a, &x, sizeof a);
+    return static_cast<unsigned>(_mm_movemask_ps(_mm_cmpnlt_ps(a, _mm_set1_ps(lo))));
+}
+}  // namespace detail
+#endif
+
+template <class T, int N>
+inline unsigned lanes_not_below(const vec<T, N>& x, T lo) {
+#if defined(GAUSSMIX_X86_INTRINSICS)
+    constexpr std::size_t bytes = sizeof(T) * N;
+    if constexpr (bytes == 64) return detail::lanes_not_below512(x, lo);
+    if constexpr (bytes == 32) return detail::lanes_not_below256(x, lo);
+    if constexpr (bytes == 16) return detail::lanes_not_below128(x, lo);
+#endif
+    unsigned bits = 0;
+    for (int t = 0; t < N; ++t) bits |= (x[t] < lo ? 0u : 1u) << t;
+    return bits;
+}
+
+// Bit t set where byte t of p[0, 16) is not zero (SSE2 on x86).
+inline unsigned nonzero_bytes16(const unsigned char* p) {
+#if defined(GAUSSMIX_X86_INTRINSICS)
+    __m128i v;
+    std::memcpy(&v, p, sizeof v);
+    return ~static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128()))) & 0xffffu;
+#else
+    unsigned bits = 0;
+    for (int t = 0; t < 16; ++t) bits |= (p[t] != 0 ? 1u : 0u) << t;
+    return bits;
+#endif
+}
+
+// Bit j set where bit t of byte j of p[0, 16) is (SSE2 on x86).
+inline unsigned bit_of_bytes16(const unsigned char* p, int t) {
+#if defined(GAUSSMIX_X86_INTRINSICS)
+    __m128i v;
+    std::memcpy(&v, p, sizeof v);
+    // bit t of each byte to its top bit, by a shift of the 64-bit lanes
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_sll_epi64(v, _mm_cvtsi32_si128(7 - t))));
+#else
+    unsigned bits = 0;
+    for (int j = 0; j < 16; ++j) bits |= ((p[j] >> t) & 1u) << j;
+    return bits;
+#endif
+}
+
+// Writes base + t for each bit t of bits (< 2^m, m <= 16) to out, in order,
+// and returns their number; out must have room for 16 entries. One vector
+// compression with AVX-512 (VB = 64), a branch-free loop over m otherwise.
+#if defined(GAUSSMIX_X86_INTRINSICS)
+namespace detail {
+__attribute__((target("avx512f"))) inline int compress_indices512(unsigned bits, int base, std::int32_t* out) {
+    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(base),
+                                         _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0));
+    _mm512_storeu_si512(out, _mm512_maskz_compress_epi32(static_cast<__mmask16>(bits), idx));
+    return __builtin_popcount(bits);
+}
+}  // namespace detail
+#endif
+
+template <int VB>
+inline int compress_indices16(unsigned bits, int m, int base, std::int32_t* out) {
+#if defined(GAUSSMIX_X86_INTRINSICS)
+    if constexpr (VB == 64) return detail::compress_indices512(bits, base, out);
+#endif
+    int n = 0;
+    for (int t = 0; t < m; ++t) {
+        out[n] = base + t;
+        n += static_cast<int>((bits >> t) & 1u);
+    }
+    return n;
 }
 
 // Eight rows of eight values (row-major, rows `stride` apart at src) stored

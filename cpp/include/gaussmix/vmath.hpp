@@ -189,6 +189,14 @@ inline simd::vec<T, L> lookup(const simd::vec<T, L>& tab, const VU& j) {
 }
 }  // namespace detail
 
+// exp_vec gives exactly 0 below this (where exp is below the smallest normal
+// number): the E-step skips the work of a component on the rows where all
+// of its values are below it.
+template <class T>
+constexpr T exp_zero_below() {
+    return std::is_same<T, double>::value ? T(-708.39) : T(-87.33f);
+}
+
 template <int L>
 inline simd::vec<double, L> exp_vec(simd::vec<double, L> x) {
     using V = simd::vec<double, L>;
@@ -196,7 +204,7 @@ inline simd::vec<double, L> exp_vec(simd::vec<double, L> x) {
     constexpr int s = detail::log2i(L);
     constexpr int deg = L >= 8 ? 7 : L == 4 ? 8 : L == 2 ? 11 : 13;
     constexpr const double* c = L >= 8 ? detail::kExpPoly8 : L == 4 ? detail::kExpPoly4 : detail::kInvFactorial;
-    constexpr double lo = -708.39;
+    constexpr double lo = exp_zero_below<double>();
     constexpr double k_ln2 = 1.4426950408889634074 * L;                // L / ln 2
     constexpr double ln2_hi = 6.93147180369123816490e-01 / L;         // few bits: n * ln2_hi is exact
     constexpr double ln2_lo = 1.90821492927058770002e-10 / L;
@@ -239,7 +247,7 @@ inline simd::vec<float, L> exp_vec(simd::vec<float, L> x) {
     constexpr int s = detail::log2i(L > 16 ? 16 : L);
     constexpr int m = 1 << s;  // table entries
     constexpr int deg = m >= 16 ? 3 : m == 8 ? 4 : m == 4 ? 5 : 6;
-    constexpr float lo = -87.33f;
+    constexpr float lo = exp_zero_below<float>();
     constexpr float k_ln2 = static_cast<float>(1.4426950408889634074 * m);
     constexpr float ln2_hi = 0.693359375f / m;
     constexpr float ln2_lo = -2.12194440e-4f / m;
