@@ -609,39 +609,30 @@ inline void accumulate_diag_rows(SuffStats& st, const double* rows, index_t stri
 // group of W rows with one live component has, at well-separated clusters,
 // that component live on one or two of its rows (at 1e6 x 8, K = 16, 38% of
 // the (group, component) pairs are live but 6% of the (row, component)
-// pairs). rw = ws_i e_ik and n first, over the live pairs (as
-// accumulate_diag_rows over all); then, for each row, its live components
-// from the lanes of the pair flags: each component's sums run through the
-// rows in order, as in accumulate_diag_rows_tile, and keep its bits. The sums
-// wait in the workspace (row_acc). Rows from nb on are not read.
+// pairs). For each row, its live components from the lanes of the pair
+// flags: rw = ws_i e_ik, and each component's sums run through the rows in
+// order, as in accumulate_diag_rows_tile, n in the lane of the row as in
+// accumulate_diag_rows: the same bits. The sums wait in the workspace
+// (row_acc). Rows from nb on are not read.
 template <int VB>
 inline void accumulate_diag_rows_sparse(SuffStats& st, const double* rows, index_t stride, const double* ws_i,
-                                        double* e, index_t ld, index_t nb, Workspace<double>& ws) {
+                                        const double* e, index_t ld, index_t nb, Workspace<double>& ws) {
     constexpr int W = simd::lanes<double, VB>;
     using vd = simd::vec<double, W>;
     const index_t K = st.k, D = st.d, S = 2 * D + W;  // per component: a, q, n
     const index_t ngb = (nb + W - 1) / W, KP = ws.k_padded;
-    double* acc = ws.row_acc.data();
+    double* __restrict acc = ws.row_acc.data();
     std::fill(acc, acc + K * S, 0.0);
-    for (index_t g = 0; g < ngb; ++g) {
-        const vd wv = simd::load<double, W>(ws_i + g * W);
-        const std::int32_t* live = ws.group_live.data() + g * ws.live_stride;
-        const index_t n_live = ws.n_group_live[g];
-        for (index_t c = 0; c < n_live; ++c) {
-            double* ej = e + live[c] * ld + g * W;
-            double* nj = acc + live[c] * S + 2 * D;
-            const vd r = wv * simd::load<double, W>(ej);
-            simd::store<double, W>(ej, r);
-            simd::store<double, W>(nj, simd::load<double, W>(nj) + r);
-        }
-    }
+    const double* __restrict mu = st.shift.data();
+    const unsigned char* __restrict flags = ws.pair_flags.data();
     const auto run = [&](auto dv) {
         constexpr int DV = decltype(dv)::value;
         for (index_t g = 0; g < ngb; ++g) {
-            const unsigned char* f = ws.pair_flags.data() + g * KP;
+            const unsigned char* f = flags + g * KP;
             const index_t i0 = g * W, rows_here = std::min<index_t>(W, nb - i0);
             for (index_t t = 0; t < rows_here; ++t) {
                 const index_t i = i0 + t;
+                const double wi = ws_i[i];
                 vd x[DV];
                 for (int v = 0; v < DV; ++v) x[v] = simd::load<double, W>(rows + i * stride + v * W);
                 // most rows have one live component: the loop below is
@@ -649,10 +640,11 @@ inline void accumulate_diag_rows_sparse(SuffStats& st, const double* rows, index
                 for (index_t j0 = 0; j0 < K; j0 += 16)
                     for (unsigned m = simd::bit_of_bytes16(f + j0, static_cast<int>(t)); m != 0; m &= m - 1) {
                         const index_t j = j0 + __builtin_ctz(m);
-                        const double rb = e[j * ld + i];
+                        const double rb = wi * e[j * ld + i];
                         double* aj = acc + j * S;
+                        aj[2 * D + t] += rb;  // n, in the lane accumulate_diag_rows sums it in
                         for (int v = 0; v < DV; ++v) {
-                            const vd d = x[v] - simd::load<double, W>(st.shift.data() + j * D + v * W);
+                            const vd d = x[v] - simd::load<double, W>(mu + j * D + v * W);
                             const vd z = d * rb;
                             simd::store<double, W>(aj + v * W, simd::load<double, W>(aj + v * W) + z);
                             simd::store<double, W>(aj + D + v * W, simd::load<double, W>(aj + D + v * W) + z * d);
