@@ -185,7 +185,7 @@ void register_typed(py::module_& m) {
           "E-step: fills the given per-sample outputs and returns the weighted mean log-likelihood. "
           "check_finite: raise NonFiniteInput if X holds an infinity or a NaN. skip_zero=False: compute "
           "every exponential and statistic, also where the responsibilities are all zero (the same "
-          "results; for tests).");
+          "results for finite X, weights and differences x - mean; for tests).");
     m.def("em_fit", &em_fit_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"), py::arg("covariance_type"),
           py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"), py::kw_only(), py::arg("tol"),
           py::arg("max_iter"), py::arg("reg_covar"), py::arg("prev_lower_bound"), py::arg("n_threads") = 1,

@@ -767,20 +767,26 @@ def _separated(n, d, k, covariance_type, seed, separation, dtype=np.float64):
 # with every term computed. Shapes: the diag row kernels (D = 8, 16), the
 # small full kernels (D <= 4), the fused and stored tiles (D = 16, 40), K
 # across several groups of 16 flags; n leaves a partial last block; half the
-# rows of "mixed" overlap, so that blocks with and without skipping meet.
+# rows of "mixed" overlap, so that blocks with and without skipping meet;
+# "sorted" has the rows in cluster order, one or two live components to a
+# group of rows, so that every shape skips (in random order small K leaves
+# most groups with several live components, and blocks run without skipping).
 SKIP_CASES = [(2, 8), (3, 5), (8, 16), (16, 12), (5, 40), (40, 6), (1, 70)]
 
 
 @pytest.mark.parametrize(("d", "k"), SKIP_CASES, ids=[f"d{d}k{k}" for d, k in SKIP_CASES])
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("layout", ["separated", "mixed", "weighted"])
+@pytest.mark.parametrize("layout", ["separated", "sorted", "mixed", "weighted"])
 def test_skipping_zero_responsibilities_keeps_every_bit(covariance_type, d, k, dtype, layout):
     n = 3001
     X, params = _separated(n, d, k, covariance_type, seed=d + k, separation=40.0, dtype=dtype)
     weights, means, prec_chol, _ = params
     if layout == "mixed":
         X[: n // 2] = means[np.arange(n // 2) % k] * 0.02 + np.random.default_rng(1).normal(size=(n // 2, d))
+    if layout == "sorted":
+        nearest = np.argmin(((X[:, None, :].astype(np.float64) - means[None]) ** 2).sum(axis=2), axis=1)
+        X = np.ascontiguousarray(X[np.argsort(nearest, kind="stable")])
     sample_weight = np.random.default_rng(2).uniform(0.0, 2.0, n) if layout == "weighted" else None
     args = (X, sample_weight, covariance_type, weights, means, prec_chol)
     for threads in (1, 2):

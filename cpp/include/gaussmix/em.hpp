@@ -51,7 +51,9 @@ struct EStepOutputs {
     bool check_finite = false;
     // Skip the work of a component on the groups of rows where all of its
     // e_ik = exp(l_ik - m_i) are zero (in the floating range; see
-    // live_components): the results are the same bits either way.
+    // live_components): the results are the same bits either way, for finite
+    // weights and finite differences x - mu (which the estimators ensure;
+    // where one overflows, computing every term adds 0 * inf = NaN).
     bool skip_zero = true;
 };
 
@@ -581,7 +583,7 @@ inline void accumulate_diag_rows(SuffStats& st, const double* rows, index_t stri
     constexpr int W = simd::lanes<double, VB>;
     using vd = simd::vec<double, W>;
     const index_t K = st.k, D = st.d;
-    // rw in place; past nb (up to a multiple of 8) ws_i and e are zero
+    // rw in place; past nb (up to padded_rows) ws_i and e are zero
     for (index_t j = 0; j < K; ++j) {
         double* ej = e + j * ld;
         vd n = {};
@@ -618,6 +620,7 @@ template <int VB>
 inline void accumulate_diag_rows_sparse(SuffStats& st, const double* rows, index_t stride, const double* ws_i,
                                         const double* e, index_t ld, index_t nb, Workspace<double>& ws) {
     constexpr int W = simd::lanes<double, VB>;
+    static_assert(W <= 8, "a group of W rows: its lane flags fit a byte (bit_of_bytes16)");
     using vd = simd::vec<double, W>;
     const index_t K = st.k, D = st.d, S = 2 * D + W;  // per component: a, q, n
     const index_t ngb = (nb + W - 1) / W, KP = ws.k_padded;
