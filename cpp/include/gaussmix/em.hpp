@@ -85,7 +85,6 @@ inline index_t block_rows(index_t d, index_t k, CovType cov) {
 template <class T>
 struct Workspace {
     index_t d = 0, k = 0, ld = 0;
-
     simd::aligned_vector<T> xt, diff, logp, mx, sum;
     simd::aligned_vector<double> z, rw, w, winv;
     std::vector<unsigned char> far;
@@ -1190,18 +1189,10 @@ inline bool e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
             continue;
         }
         for (index_t j = 0; j < K; ++j) {
-            const T* __restrict lj = lp + j * ld;
+            // rw over the groups the kernel reads (past nb, accumulate zeroes it)
             const Groups gs = groups_of(j);
-            if (live_only) {
-                for (index_t c = 0; c < gs.n; ++c) {
-                    const index_t r0 = static_cast<index_t>(gs.idx[c]) * GR;
-#pragma omp simd
-                    for (index_t i = r0; i < r0 + GR; ++i) rw[i] = ws_i[i] * static_cast<double>(lj[i]);
-                }
-            } else {
-#pragma omp simd
-                for (index_t i = 0; i < nb; ++i) rw[i] = ws_i[i] * static_cast<double>(lj[i]);
-            }
+            const ProductWeights<VB, T> rw_of{ws_i, lp + j * ld};
+            for_vectors<GR, W>(gs, [&](index_t i0) { simd::store<double, W>(rw + i0, rw_of(i0)); });
             accumulate<T, VB>(*st, j, rw, ws, nb, gs);
         }
     }
