@@ -153,6 +153,58 @@ py::dict m_step_from_resp_py(const carray<T>& X, const opt_weights& sample_weigh
     return params_to_dict(p);
 }
 
+// Statistics of a hard assignment (label -1: unassigned) around the given
+// shifts: what an initialisation's first M-step starts from. The dict also
+// holds the shifts ("shift").
+template <class T>
+py::dict stats_from_labels_py(const carray<T>& X, const opt_weights& sample_weight,
+                              const carray<std::int64_t>& labels, const carray<double>& shifts,
+                              const std::string& covariance_type, int n_threads) {
+    const DataView<T> xv = data_view(X, sample_weight);
+    require_shape(labels, {xv.n}, "labels");
+    if (shifts.ndim() != 2 || shifts.shape(1) != xv.d || shifts.shape(0) < 1)
+        throw std::invalid_argument("shifts must have shape (n_components, " + std::to_string(xv.d) + ")");
+    const index_t k = shifts.shape(0);
+    const std::int64_t* lab = labels.data();
+    for (index_t i = 0; i < xv.n; ++i)
+        if (lab[i] < -1 || lab[i] >= k)
+            throw std::invalid_argument("labels must be in [-1, n_components)");
+    const CovType c = cov_type_from_string(covariance_type);
+    std::vector<double> sh(shifts.data(), shifts.data() + k * xv.d);
+    check_threads(n_threads);
+    SuffStats st;
+    {
+        py::gil_scoped_release release;
+        stats_from_labels<T>(xv, lab, c, k, sh, st, n_threads);
+    }
+    py::dict d = stats_to_dict(st);
+    d["shift"] = to_array(st.shift, {k, xv.d});
+    return d;
+}
+
+// Statistics of dense responsibilities around the weighted mean of X.
+template <class T>
+py::dict stats_from_resp_py(const carray<T>& X, const opt_weights& sample_weight, const carray<T>& resp,
+                            const std::string& covariance_type, int n_threads) {
+    const DataView<T> xv = data_view(X, sample_weight);
+    if (resp.ndim() != 2 || resp.shape(0) != xv.n || resp.shape(1) < 1)
+        throw std::invalid_argument("resp must have shape (n_samples, n_components)");
+    const index_t k = resp.shape(1);
+    const CovType c = cov_type_from_string(covariance_type);
+    check_threads(n_threads);
+    SuffStats st;
+    {
+        py::gil_scoped_release release;
+        const std::vector<double> mean = weighted_mean<T>(xv, n_threads);
+        std::vector<double> sh(k * xv.d);
+        for (index_t j = 0; j < k; ++j) std::copy(mean.begin(), mean.end(), sh.begin() + j * xv.d);
+        stats_from_resp<T>(xv, resp.data(), c, k, sh, st, n_threads);
+    }
+    py::dict d = stats_to_dict(st);
+    d["shift"] = to_array(st.shift, {k, xv.d});
+    return d;
+}
+
 // Sufficient statistics of one E-step, around the current means, as arrays
 // that add up over disjoint blocks of data (chunked and distributed EM).
 template <class T>
@@ -204,6 +256,14 @@ void register_typed(py::module_& m) {
     m.def("m_step_from_resp", &m_step_from_resp_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
           py::arg("resp").noconvert(), py::arg("covariance_type"), py::arg("reg_covar"), py::arg("initial") = true,
           py::arg("n_threads") = 1, "Parameters from dense responsibilities.");
+    m.def("stats_from_labels", &stats_from_labels_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
+          py::arg("labels").noconvert(), py::arg("shifts"), py::arg("covariance_type"), py::arg("n_threads") = 1,
+          "Statistics of a hard assignment (label -1: unassigned) around shifts: dict of nk, a, s, sum_w, "
+          "loglik, shift.");
+    m.def("stats_from_resp", &stats_from_resp_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
+          py::arg("resp").noconvert(), py::arg("covariance_type"), py::arg("n_threads") = 1,
+          "Statistics of dense responsibilities around X's weighted mean: dict of nk, a, s, sum_w, loglik, "
+          "shift.");
     m.def("em_stats", &em_stats_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
           py::arg("covariance_type"), py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"),
           py::kw_only(), py::arg("n_threads") = 1, py::arg("skip_zero") = true,

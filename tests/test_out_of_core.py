@@ -489,13 +489,13 @@ def test_memmap_per_sample_methods_equal_in_memory(cov, mm_data, tmp_path, small
                 ("predict", "predict_proba", "score_samples", "score", "bic", "aic")}
 
     calls = []
-    original = GaussianMixture._e_step_into
+    original = _streaming.e_step_block
 
-    def spy(self, X, out):
+    def spy(X, **kwargs):
         calls.append(X.shape[0])
-        return original(self, X, out)
+        return original(X, **kwargs)
 
-    monkeypatch.setattr(GaussianMixture, "_e_step_into", spy)
+    monkeypatch.setattr(_streaming, "e_step_block", spy)
     got = {m: getattr(gm, m)(M) for m in expected}
     rows = block_rows(M)
     # predict, predict_proba, score_samples, and score, bic and aic through it

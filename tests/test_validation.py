@@ -16,7 +16,7 @@ from sklearn.utils.validation import validate_data
 import sklearn.mixture._gaussian_mixture as sk_mixture
 
 from gaussmix import GaussianMixture, KernelDensity, _core
-from gaussmix._mixture import _check_precisions, _check_weights, _precision_cholesky_from_precisions
+from gaussmix._gaussian_mixture import _check_precisions, _check_weights, _precision_cholesky_from_precisions
 from gaussmix._validation import _passes_as_is, check_float_array, validate
 
 FLOATS = [np.float64, np.float32]

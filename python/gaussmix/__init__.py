@@ -18,7 +18,7 @@ except ImportError as err:  # pragma: no cover - depends on the build
 from ._config import show_config
 from ._gaussian_kde import gaussian_kde
 from ._kde import KernelDensity, select_bandwidth
-from ._mixture import GaussianMixture
+from ._gaussian_mixture import GaussianMixture
 
 __version__ = "0.1.0"
 

@@ -101,3 +101,18 @@ def m_step_from_resp(
     initial: bool = True,
     n_threads: int = 1,
 ) -> dict[str, npt.NDArray[np.float64]]: ...
+def stats_from_labels(
+    X: _FArray,
+    sample_weight: _Weights,
+    labels: npt.NDArray[np.int64],
+    shifts: npt.NDArray[np.float64],
+    covariance_type: str,
+    n_threads: int = 1,
+) -> dict[str, Any]: ...
+def stats_from_resp(
+    X: _FArray,
+    sample_weight: _Weights,
+    resp: _FArray,
+    covariance_type: str,
+    n_threads: int = 1,
+) -> dict[str, Any]: ...

@@ -1,22 +1,12 @@
-"""Data that is not one in-memory array: memory maps, chunk iterables, streams.
+"""Data read in blocks: memory maps and chunk iterables, and the block functions.
 
 EM needs, per iteration, only the sufficient statistics of the data under the
 current parameters (``_core.em_stats``), and statistics of disjoint blocks
-around the same shifts add up. A *source* therefore only has to map a function
-over its blocks and sum the results; the EM loop, the initialisation and the
-M-step are shared by every source (in-memory chunks here, Dask in
-``gaussmix.dask``).
-
-A source provides:
-
-``scan()``
-    One validating pass: number of rows and features, dtype, and the sample
-    weights' sum and maximum (to scale them to mean 1 as an in-memory fit
-    does). Sets ``n_samples``, ``n_features``, ``dtype`` and ``weight_scale``.
-``map_reduce(fn)``
-    ``sum(fn(X_block, w_block) for every block)`` for dicts of arrays/floats.
-``take(indices)``
-    The rows at the given sorted global indices (and their weights).
+around the same shifts add up. A block source therefore only has to map a
+function over its blocks and sum the results (the protocol is described in
+``_sources``, which chooses the source for the data at hand; Dask's is in
+``gaussmix.dask``). The block functions here (`em_block_stats`,
+`e_step_block`) are module-level, so that Dask can send them to its workers.
 """
 
 import math
@@ -206,9 +196,16 @@ def _page_release(array):
 
 
 class ArraySource:
-    """Row blocks of one array (a np.memmap, typically), converted per block."""
+    """Row blocks of one array (a np.memmap, typically), converted per block.
 
-    def __init__(self, X, sample_weight=None, block_rows=None):
+    ``compute_dtype``: the dtype per-sample outputs are computed in (a fitted
+    model's and X's common type); blocks are converted to it one at a time.
+    """
+
+    in_memory = False
+    remote = False
+
+    def __init__(self, X, sample_weight=None, block_rows=None, n_threads=None, compute_dtype=None):
         if getattr(X, "ndim", None) != 2:
             raise ValueError(
                 "Expected 2D array, got %s instead" % ("an array of %d dimensions" % X.ndim
@@ -222,6 +219,8 @@ class ArraySource:
             block_rows = max(1024, _BLOCK_BYTES // (itemsize * max(self.n_features, 1)))
         self.block_rows = int(block_rows)
         self.dtype = np.float32 if X.dtype == np.float32 else np.float64
+        self.compute_dtype = np.result_type(self.dtype, compute_dtype or self.dtype)
+        self.n_threads = n_threads
         self.weight_scale = None
         self._release = _page_release(X)
         self._release_w = _page_release(sample_weight) if sample_weight is not None else None
@@ -267,7 +266,17 @@ class ArraySource:
         return self
 
     def map_reduce(self, fn):
-        return add_stats(fn(xb, wb) for _, xb, wb in self.blocks())
+        return add_stats(fn(xb, wb, n_threads=self.n_threads) for _, xb, wb in self.blocks())
+
+    def per_sample(self, fn, width, dtype):
+        """fn's per-sample output for every row, one validated block at a time."""
+        shape = (self.n_samples,) if width is None else (self.n_samples, width)
+        result = np.empty(shape, dtype=dtype)
+        for start, xb, _ in self.blocks(validate=True):
+            stop = start + xb.shape[0]
+            fn(xb.astype(self.compute_dtype, copy=False), n_threads=self.n_threads,
+               out=result[start:stop])
+        return result
 
     def take(self, indices):
         """Rows at sorted `indices` (None: all), copied straight into one array.
@@ -325,7 +334,10 @@ class ChunkSource:
     Each chunk is an array of rows, or a tuple ``(X_chunk, sample_weight_chunk)``.
     """
 
-    def __init__(self, chunks):
+    in_memory = False
+    remote = False
+
+    def __init__(self, chunks, n_threads=None):
         if callable(chunks):
             self._factory = chunks
         elif hasattr(chunks, "__iter__") and iter(chunks) is not chunks:
@@ -342,6 +354,7 @@ class ChunkSource:
                 f"re-iterable collection of arrays; got {type(chunks).__name__}."
             )
         self.n_samples = self.n_features = None
+        self.n_threads = n_threads
         self.dtype = None
         self.weighted = None
         self.weight_scale = None
@@ -403,7 +416,7 @@ class ChunkSource:
         return self
 
     def map_reduce(self, fn):
-        return add_stats(fn(xb, wb) for _, xb, wb in self.blocks())
+        return add_stats(fn(xb, wb, n_threads=self.n_threads) for _, xb, wb in self.blocks())
 
     def take(self, indices):
         return _take_from_blocks(self.blocks(), indices, self.dtype, self.weighted)
@@ -483,10 +496,14 @@ def step_size(step, decay, offset):
     return math.pow(step + offset, -decay)
 
 
+def _threads(n_threads):
+    """None (a Dask worker's block): the worker's own default thread count."""
+    return max(1, int(_core.default_threads())) if n_threads is None else n_threads
+
+
 def em_block_stats(X, w, *, covariance_type, weights, means, precisions_cholesky, n_threads=None):
     """One block's E-step statistics (a module-level function: Dask pickles it)."""
-    if n_threads is None:
-        n_threads = max(1, int(_core.default_threads()))
+    n_threads = _threads(n_threads)
     # Arrays unpickled on a Dask worker may sit at any offset of a frame.
     return _core.em_stats(
         aligned(X, X.dtype),
@@ -497,3 +514,31 @@ def em_block_stats(X, w, *, covariance_type, weights, means, precisions_cholesky
         aligned(precisions_cholesky, np.float64),
         n_threads=n_threads,
     )
+
+
+def e_step_block(X, *, output, covariance_type, weights, means, precisions_cholesky,
+                 n_threads=None, out=None, check_finite=False):
+    """One per-sample output of an E-step on a block of rows, in X's dtype.
+
+    ``output``: 'log_prob_norm', 'resp' or 'labels'; written into ``out`` when
+    given, else into a new array. ``check_finite``: the engine checks X
+    (``_core.NonFiniteInput`` otherwise).
+    """
+    if out is None:
+        n = X.shape[0]
+        if output == "resp":
+            out = np.empty((n, weights.shape[0]), dtype=X.dtype)
+        else:
+            out = np.empty(n, dtype=np.int64 if output == "labels" else X.dtype)
+    _core.e_step(
+        aligned(X, X.dtype),
+        None,
+        covariance_type,
+        aligned(weights, np.float64),
+        aligned(means, np.float64),
+        aligned(precisions_cholesky, np.float64),
+        n_threads=_threads(n_threads),
+        check_finite=check_finite,
+        **{output: out},
+    )
+    return out

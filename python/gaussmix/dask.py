@@ -37,9 +37,9 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     ) from err
 
 from . import _streaming
-from ._validation import aligned, validate_params
+from ._validation import aligned
 
-__all__ = ["fit_dask", "per_sample_dask", "kde_score_samples_dask", "from_npy"]
+__all__ = ["DaskSource", "fit_dask", "kde_score_samples_dask", "from_npy"]
 
 # Blocks whose statistics one reduction task sums.
 _SPLIT_EVERY = 8
@@ -114,12 +114,16 @@ def _tree_sum(parts):
 
 
 class DaskSource:
-    """The block source of ``_streaming`` over a dask array's row blocks."""
+    """A source (see ``gaussmix._sources``) over a dask array's row blocks.
 
-    # Blocks are processed on workers, with the workers' own thread counts.
+    Blocks are processed on the workers, with the workers' own thread counts.
+    """
+
+    in_memory = False
     remote = True
+    n_threads = None
 
-    def __init__(self, X, sample_weight=None):
+    def __init__(self, X, sample_weight=None, compute_dtype=None):
         X = _rows_chunked(X)
         self.X = X
         self.n_samples, self.n_features = int(X.shape[0]), int(X.shape[1])
@@ -129,6 +133,12 @@ class DaskSource:
         self._weighted = sample_weight is not None
         self._starts = np.concatenate([[0], np.cumsum(X.chunks[0])]).astype(np.int64)
         self.weight_scale = None
+        self.compute_dtype = np.result_type(self.dtype, compute_dtype or self.dtype)
+
+    @classmethod
+    def for_query(cls, estimator, X, model_dtype):
+        """The source of a fitted estimator's per-sample outputs for X."""
+        return cls(_checked_query(estimator, X), compute_dtype=model_dtype)
 
     def scan(self):
         parts = [
@@ -165,12 +175,22 @@ class DaskSource:
         w = np.concatenate([p[1] for p in pieces]) if self._weighted else None
         return aligned(X, self.dtype), w
 
+    def per_sample(self, fn, width, dtype):
+        """fn's per-sample output as a dask array, one task per row block."""
+        args = (fn, self.n_features, self.compute_dtype, width, dtype)
+        if width is None:
+            return self.X.map_blocks(
+                _per_sample_task, *args, dtype=dtype, drop_axis=1, chunks=(self.X.chunks[0],)
+            )
+        return self.X.map_blocks(
+            _per_sample_task, *args, dtype=dtype, chunks=(self.X.chunks[0], (width,))
+        )
+
 
 def fit_dask(estimator, X, sample_weight=None, init_size=None):
-    """Fit a GaussianMixture on a dask array (what ``estimator.fit(X)`` calls)."""
-    validate_params(estimator)
-    estimator._fit_source(DaskSource(X, sample_weight), init_size)
-    return estimator
+    """``estimator.fit(X, sample_weight=sample_weight, init_size=init_size)``
+    for a dask array X: the fit runs where the data lives (see above)."""
+    return estimator.fit(X, sample_weight=sample_weight, init_size=init_size)
 
 
 def _checked_query(estimator, X):
@@ -187,34 +207,13 @@ def _checked_query(estimator, X):
     return X
 
 
-def _per_sample_task(X, estimator, output):
-    X = aligned(np.asarray(X))
-    if X.shape[0] == 0:  # an empty block (e.g. after filtering rows)
-        dtype = np.result_type(
-            np.float32 if X.dtype == np.float32 else np.float64, estimator.means_.dtype
-        )
-        if output == "resp":
-            return np.empty((0, estimator.n_components), dtype=dtype)
-        return np.empty(0, dtype=np.int64 if output == "labels" else dtype)
-    return estimator._per_sample(X, output)
-
-
-def per_sample_dask(estimator, X, output):
-    """A GaussianMixture's per-sample output for a dask array, as a dask array."""
-    X = _checked_query(estimator, X)
-    dtype = np.result_type(
-        np.float32 if X.dtype == np.float32 else np.float64, estimator.means_.dtype
-    )
-    if output == "resp":
-        chunks = (X.chunks[0], (estimator.n_components,))
-        return X.map_blocks(
-            _per_sample_task, estimator, output, dtype=dtype, chunks=chunks
-        )
-    out_dtype = np.int64 if output == "labels" else dtype
-    return X.map_blocks(
-        _per_sample_task, estimator, output, dtype=out_dtype, drop_axis=1,
-        chunks=(X.chunks[0],),
-    )
+def _per_sample_task(X, fn, n_features, compute_dtype, width, dtype):
+    """One block's per-sample output: the block validated as an in-memory
+    query is (finite, numeric), converted, then ``fn``."""
+    xb = _streaming.check_block(aligned(np.asarray(X)), n_features)
+    if xb.shape[0] == 0:  # an empty block (e.g. after filtering rows)
+        return np.empty((0,) if width is None else (0, width), dtype=dtype)
+    return fn(aligned(xb, compute_dtype))
 
 
 def _kde_task(X, estimator):
