@@ -110,22 +110,13 @@ inline std::vector<py::ssize_t> stats_shape(CovType c, index_t k, index_t d) {
     }
 }
 
-inline py::dict stats_to_dict(const SuffStats& st) {
-    py::dict d;
-    d["nk"] = to_array(st.nk, {st.k});
-    d["a"] = to_array(st.a, {st.k, st.d});
-    d["s"] = to_array(st.s, stats_shape(st.cov, st.k, st.d));
-    d["sum_w"] = st.sum_w;
-    d["loglik"] = st.loglik;
-    return d;
-}
-
 inline int check_threads(int n_threads) {
     if (n_threads < 1) throw std::invalid_argument("n_threads must be >= 1, got " + std::to_string(n_threads));
     return n_threads;
 }
 
 void register_gmm(py::module_& m);
+void register_stats(py::module_& m);
 void register_kde(py::module_& m);
 
 }  // namespace gaussmix::binding

@@ -77,6 +77,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("all_finite", &all_finite<double>, py::arg("X").noconvert(), py::arg("n_threads"),
           "True when every element of the C-ordered array X is finite.");
     m.def("all_finite", &all_finite<float>, py::arg("X").noconvert(), py::arg("n_threads"));
+    gaussmix::binding::register_stats(m);
     gaussmix::binding::register_gmm(m);
     gaussmix::binding::register_kde(m);
 }

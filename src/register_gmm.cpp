@@ -105,59 +105,10 @@ py::tuple kmeans_py(const carray<T>& X, const opt_weights& sample_weight, const 
     return py::make_tuple(to_array(r.centers, {k, xv.d}), labels, r.n_iter);
 }
 
-template <class T>
-py::dict m_step_from_labels_py(const carray<T>& X, const opt_weights& sample_weight,
-                               const carray<std::int64_t>& labels, const carray<double>& shifts,
-                               const std::string& covariance_type, double reg_covar, int n_threads) {
-    const DataView<T> xv = data_view(X, sample_weight);
-    require_shape(labels, {xv.n}, "labels");
-    if (shifts.ndim() != 2 || shifts.shape(1) != xv.d || shifts.shape(0) < 1)
-        throw std::invalid_argument("shifts must have shape (n_components, " + std::to_string(xv.d) + ")");
-    const index_t k = shifts.shape(0);
-    const std::int64_t* lab = labels.data();
-    for (index_t i = 0; i < xv.n; ++i)
-        if (lab[i] < -1 || lab[i] >= k)
-            throw std::invalid_argument("labels must be in [-1, n_components)");
-    const CovType c = cov_type_from_string(covariance_type);
-    std::vector<double> sh(shifts.data(), shifts.data() + k * xv.d);
-    check_threads(n_threads);
-    MixtureParams p;
-    {
-        py::gil_scoped_release release;
-        SuffStats st;
-        stats_from_labels<T>(xv, lab, c, k, sh, st, n_threads);
-        m_step(st, reg_covar, std::numeric_limits<T>::epsilon(), true, p);
-    }
-    return params_to_dict(p);
-}
-
-template <class T>
-py::dict m_step_from_resp_py(const carray<T>& X, const opt_weights& sample_weight, const carray<T>& resp,
-                             const std::string& covariance_type, double reg_covar, bool initial, int n_threads) {
-    const DataView<T> xv = data_view(X, sample_weight);
-    if (resp.ndim() != 2 || resp.shape(0) != xv.n || resp.shape(1) < 1)
-        throw std::invalid_argument("resp must have shape (n_samples, n_components)");
-    const index_t k = resp.shape(1);
-    const CovType c = cov_type_from_string(covariance_type);
-    check_threads(n_threads);
-    MixtureParams p;
-    {
-        py::gil_scoped_release release;
-        const std::vector<double> mean = weighted_mean<T>(xv, n_threads);
-        std::vector<double> sh(k * xv.d);
-        for (index_t j = 0; j < k; ++j) std::copy(mean.begin(), mean.end(), sh.begin() + j * xv.d);
-        SuffStats st;
-        stats_from_resp<T>(xv, resp.data(), c, k, sh, st, n_threads);
-        m_step(st, reg_covar, std::numeric_limits<T>::epsilon(), initial, p);
-    }
-    return params_to_dict(p);
-}
-
 // Statistics of a hard assignment (label -1: unassigned) around the given
-// shifts: what an initialisation's first M-step starts from. The dict also
-// holds the shifts ("shift").
+// shifts: what an initialisation's first M-step starts from.
 template <class T>
-py::dict stats_from_labels_py(const carray<T>& X, const opt_weights& sample_weight,
+SuffStats stats_from_labels_py(const carray<T>& X, const opt_weights& sample_weight,
                               const carray<std::int64_t>& labels, const carray<double>& shifts,
                               const std::string& covariance_type, int n_threads) {
     const DataView<T> xv = data_view(X, sample_weight);
@@ -177,14 +128,12 @@ py::dict stats_from_labels_py(const carray<T>& X, const opt_weights& sample_weig
         py::gil_scoped_release release;
         stats_from_labels<T>(xv, lab, c, k, sh, st, n_threads);
     }
-    py::dict d = stats_to_dict(st);
-    d["shift"] = to_array(st.shift, {k, xv.d});
-    return d;
+    return st;
 }
 
 // Statistics of dense responsibilities around the weighted mean of X.
 template <class T>
-py::dict stats_from_resp_py(const carray<T>& X, const opt_weights& sample_weight, const carray<T>& resp,
+SuffStats stats_from_resp_py(const carray<T>& X, const opt_weights& sample_weight, const carray<T>& resp,
                             const std::string& covariance_type, int n_threads) {
     const DataView<T> xv = data_view(X, sample_weight);
     if (resp.ndim() != 2 || resp.shape(0) != xv.n || resp.shape(1) < 1)
@@ -200,15 +149,13 @@ py::dict stats_from_resp_py(const carray<T>& X, const opt_weights& sample_weight
         for (index_t j = 0; j < k; ++j) std::copy(mean.begin(), mean.end(), sh.begin() + j * xv.d);
         stats_from_resp<T>(xv, resp.data(), c, k, sh, st, n_threads);
     }
-    py::dict d = stats_to_dict(st);
-    d["shift"] = to_array(st.shift, {k, xv.d});
-    return d;
+    return st;
 }
 
 // Sufficient statistics of one E-step, around the current means, as arrays
 // that add up over disjoint blocks of data (chunked and distributed EM).
 template <class T>
-py::dict em_stats_py(const carray<T>& X, const opt_weights& sample_weight, const std::string& covariance_type,
+SuffStats em_stats_py(const carray<T>& X, const opt_weights& sample_weight, const std::string& covariance_type,
                      const carray<double>& weights, const carray<double>& means, const carray<double>& prec_chol,
                      int n_threads, bool skip_zero) {
     const DataView<T> xv = data_view(X, sample_weight);
@@ -224,7 +171,7 @@ py::dict em_stats_py(const carray<T>& X, const opt_weights& sample_weight, const
         out.skip_zero = skip_zero;
         e_step<T>(xv, p, out, &st, n_threads);
     }
-    return stats_to_dict(st);
+    return st;
 }
 
 template <class T>
@@ -250,50 +197,16 @@ void register_typed(py::module_& m) {
     m.def("kmeans", &kmeans_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"), py::arg("centers"),
           py::arg("max_iter") = 300, py::arg("tol") = 1e-4, py::arg("n_threads") = 1,
           "Lloyd's k-means from the given centres: (centers, labels, n_iter).");
-    m.def("m_step_from_labels", &m_step_from_labels_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
-          py::arg("labels").noconvert(), py::arg("shifts"), py::arg("covariance_type"), py::arg("reg_covar"),
-          py::arg("n_threads") = 1, "Initial parameters from a hard assignment (label -1: unassigned).");
-    m.def("m_step_from_resp", &m_step_from_resp_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
-          py::arg("resp").noconvert(), py::arg("covariance_type"), py::arg("reg_covar"), py::arg("initial") = true,
-          py::arg("n_threads") = 1, "Parameters from dense responsibilities.");
     m.def("stats_from_labels", &stats_from_labels_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
           py::arg("labels").noconvert(), py::arg("shifts"), py::arg("covariance_type"), py::arg("n_threads") = 1,
-          "Statistics of a hard assignment (label -1: unassigned) around shifts: dict of nk, a, s, sum_w, "
-          "loglik, shift.");
+          "Statistics (SuffStats) of a hard assignment (label -1: unassigned) around shifts.");
     m.def("stats_from_resp", &stats_from_resp_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
           py::arg("resp").noconvert(), py::arg("covariance_type"), py::arg("n_threads") = 1,
-          "Statistics of dense responsibilities around X's weighted mean: dict of nk, a, s, sum_w, loglik, "
-          "shift.");
+          "Statistics (SuffStats) of dense responsibilities around X's weighted mean.");
     m.def("em_stats", &em_stats_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
           py::arg("covariance_type"), py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"),
           py::kw_only(), py::arg("n_threads") = 1, py::arg("skip_zero") = true,
-          "One E-step's sufficient statistics around the means: dict of nk, a, s, sum_w, loglik "
-          "(skip_zero: as for e_step).");
-}
-
-// The M-step from statistics summed over blocks (see em_stats).
-py::dict m_step_from_stats_py(const carray<double>& nk, const carray<double>& a, const carray<double>& s,
-                              double sum_w, const carray<double>& shifts, const std::string& covariance_type,
-                              double reg_covar, bool single_precision, bool initial) {
-    const CovType c = cov_type_from_string(covariance_type);
-    if (shifts.ndim() != 2 || shifts.shape(0) < 1 || shifts.shape(1) < 1)
-        throw std::invalid_argument("shifts must have shape (n_components, n_features)");
-    const index_t k = shifts.shape(0), d = shifts.shape(1);
-    require_shape(nk, {k}, "nk");
-    require_shape(a, {k, d}, "a");
-    require_shape(s, stats_shape(c, k, d), "s");
-    if (!(reg_covar >= 0.0)) throw std::invalid_argument("reg_covar must be >= 0");
-    SuffStats st(c, k, d);
-    std::copy(shifts.data(), shifts.data() + k * d, st.shift.begin());
-    std::copy(nk.data(), nk.data() + k, st.nk.begin());
-    std::copy(a.data(), a.data() + k * d, st.a.begin());
-    std::copy(s.data(), s.data() + st.s.size(), st.s.begin());
-    st.sum_w = sum_w;
-    const double eps = single_precision ? std::numeric_limits<float>::epsilon()
-                                        : std::numeric_limits<double>::epsilon();
-    MixtureParams p;
-    m_step(st, reg_covar, eps, initial, p);
-    return params_to_dict(p);
+          "One E-step's sufficient statistics (SuffStats) around the means (skip_zero: as for e_step).");
 }
 
 // Initial precisions -> (precisions_cholesky, covariances), or None when
@@ -336,10 +249,6 @@ py::object precisions_init_factor_py(const carray<double>& precisions, const std
 void register_gmm(py::module_& m) {
     register_typed<double>(m);
     register_typed<float>(m);
-    m.def("m_step_from_stats", &m_step_from_stats_py, py::arg("nk"), py::arg("a"), py::arg("s"),
-          py::arg("sum_w"), py::arg("shifts"), py::arg("covariance_type"), py::arg("reg_covar"), py::kw_only(),
-          py::arg("single_precision") = false, py::arg("initial") = false,
-          "Parameters from summed sufficient statistics (the M-step of chunked and distributed EM).");
     m.def("precisions_init_factor", &precisions_init_factor_py, py::arg("precisions").noconvert(),
           py::arg("covariance_type"),
           "(precisions_cholesky, covariances) of initial precisions that are clearly valid, else None.");

@@ -113,11 +113,12 @@ def one_input(data):
                              fdp.ConsumeFloat(), threads)
             elif which == 4:
                 labels = np.array([fdp.ConsumeIntInRange(-2, 5) for _ in range(n)], dtype=np.int64)
-                _core.m_step_from_labels(X, sw, labels, _array(fdp, (k, d)), cov,
-                                         fdp.ConsumeFloat(), threads)
+                stats = _core.stats_from_labels(X, sw, labels, _array(fdp, (k, d)), cov, threads)
+                stats.centred().blend(stats.centred(), fdp.ConsumeFloat())
+                stats.m_step(fdp.ConsumeFloat(), initial=fdp.ConsumeBool())
             elif which == 5:
-                _core.m_step_from_resp(X, sw, _array(fdp, (n, k), xdtype), cov, fdp.ConsumeFloat(),
-                                       fdp.ConsumeBool(), threads)
+                stats = _core.stats_from_resp(X, sw, _array(fdp, (n, k), xdtype), cov, threads)
+                (stats + stats).normalised().m_step(fdp.ConsumeFloat())
             else:
                 m = fdp.ConsumeIntInRange(0, 20)
                 _core.kde_log_sum(X, sw, _array(fdp, (m, d), xdtype), _array(fdp, (d, d)),

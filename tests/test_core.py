@@ -21,7 +21,7 @@ from scipy.stats import multivariate_normal
 from gaussmix import _core
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
-FUNCTIONS = ["e_step", "em_fit", "kmeans_plusplus", "kmeans", "m_step_from_labels", "m_step_from_resp"]
+FUNCTIONS = ["e_step", "em_fit", "kmeans_plusplus", "kmeans", "stats_from_labels", "stats_from_resp"]
 N, D, K = 40, 3, 2
 INCOMPATIBLE = r"incompatible function arguments"
 
@@ -99,20 +99,20 @@ def call(name, X, cov="full", **overrides):
         ),
         "kmeans_plusplus": dict(X=X, sample_weight=None, n_clusters=K, seed=0),
         "kmeans": dict(X=X, sample_weight=None, centers=means, max_iter=20, tol=1e-4),
-        "m_step_from_labels": dict(
-            X=X, sample_weight=None, labels=labels, shifts=means,
-            covariance_type=cov, reg_covar=1e-6,
+        "stats_from_labels": dict(
+            X=X, sample_weight=None, labels=labels, shifts=means, covariance_type=cov,
         ),
-        "m_step_from_resp": dict(
-            X=X, sample_weight=None, resp=resp, covariance_type=cov, reg_covar=1e-6,
-        ),
+        "stats_from_resp": dict(X=X, sample_weight=None, resp=resp, covariance_type=cov),
     }[name]
     args.update(overrides)
     return getattr(_core, name)(**args)
 
 
 def _same(a, b):
-    if isinstance(a, dict):
+    if isinstance(a, _core.SuffStats):
+        for key in ("nk", "a", "s", "shift", "sum_w", "loglik"):
+            assert_array_equal(getattr(a, key), getattr(b, key), err_msg=key)
+    elif isinstance(a, dict):
         assert a.keys() == b.keys()
         for key in a:
             _same(a[key], b[key])
@@ -158,8 +158,9 @@ def test_c_contiguous_x_is_accepted(name, dtype):
         centers, labels, n_iter = out
         assert centers.shape == (K, D) and labels.shape == (N,) and n_iter >= 1
     else:
-        assert PARAM_KEYS <= set(out)
-        assert out["means"].shape == (K, D)
+        assert isinstance(out, _core.SuffStats)
+        assert out.nk.shape == (K,) and out.a.shape == (K, D) and out.shift.shape == (K, D)
+        assert out.sum_w == N
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -240,7 +241,7 @@ def test_wrong_dtype_x_is_rejected(name, dtype):
         call(name, X)
 
 
-@pytest.mark.parametrize("name", ["e_step", "em_fit", "kmeans", "m_step_from_labels", "m_step_from_resp"])
+@pytest.mark.parametrize("name", ["e_step", "em_fit", "kmeans", "stats_from_labels", "stats_from_resp"])
 def test_python_list_x_is_rejected(name):
     with pytest.raises(TypeError, match=INCOMPATIBLE):
         call(name, _data().tolist())
@@ -317,7 +318,7 @@ def test_wrong_precisions_cholesky_shape(name, covariance_type, expected, bad):
         call(name, _data(), covariance_type, precisions_cholesky=np.ones(bad))
 
 
-@pytest.mark.parametrize("name", ["e_step", "em_fit", "m_step_from_labels", "m_step_from_resp"])
+@pytest.mark.parametrize("name", ["e_step", "em_fit", "stats_from_labels", "stats_from_resp"])
 def test_unknown_covariance_type(name):
     with pytest.raises(ValueError, match=r"covariance_type must be one of 'full', 'tied', 'diag', 'spherical', got 'bogus'"):
         call(name, _data(), covariance_type="bogus")
@@ -486,25 +487,25 @@ def test_labels_out_of_range(bad_label):
     labels = np.arange(N, dtype=np.int64) % K
     labels[N // 2] = bad_label
     with pytest.raises(ValueError, match=r"labels must be in \[-1, n_components\)"):
-        call("m_step_from_labels", _data(), labels=labels)
+        call("stats_from_labels", _data(), labels=labels)
 
 
 @pytest.mark.parametrize("shape", [(N - 1,), (N + 1,), (N, 1)])
 def test_labels_wrong_shape(shape):
     with pytest.raises(ValueError, match=rf"labels must have shape \({N},\)"):
-        call("m_step_from_labels", _data(), labels=np.zeros(shape, dtype=np.int64))
+        call("stats_from_labels", _data(), labels=np.zeros(shape, dtype=np.int64))
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.uint64, np.float64])
 def test_labels_wrong_dtype_raises_type_error(dtype):
     with pytest.raises(TypeError, match=INCOMPATIBLE):
-        call("m_step_from_labels", _data(), labels=(np.arange(N) % K).astype(dtype))
+        call("stats_from_labels", _data(), labels=(np.arange(N) % K).astype(dtype))
 
 
 @pytest.mark.parametrize("shape", [(K, D + 1), (0, D), (K * D,)])
 def test_shifts_wrong_shape(shape):
     with pytest.raises(ValueError, match=rf"shifts must have shape \(n_components, {D}\)"):
-        call("m_step_from_labels", _data(), shifts=np.zeros(shape))
+        call("stats_from_labels", _data(), shifts=np.zeros(shape))
 
 
 @pytest.mark.parametrize("shape", [(K, D + 1), (0, D), (K * D,)])
@@ -516,18 +517,18 @@ def test_centers_wrong_shape(shape):
 @pytest.mark.parametrize("shape", [(N - 1, K), (N, 0), (N,), (N, K, 1)])
 def test_resp_wrong_shape(shape):
     with pytest.raises(ValueError, match=r"resp must have shape \(n_samples, n_components\)"):
-        call("m_step_from_resp", _data(), resp=np.full(shape, 0.5))
+        call("stats_from_resp", _data(), resp=np.full(shape, 0.5))
 
 
 @pytest.mark.parametrize(("x_dtype", "resp_dtype"), [(np.float64, np.float32), (np.float32, np.float64)])
 def test_resp_dtype_must_match_x(x_dtype, resp_dtype):
     with pytest.raises(TypeError, match=INCOMPATIBLE):
-        call("m_step_from_resp", _data(dtype=x_dtype), resp=np.full((N, K), 0.5, dtype=resp_dtype))
+        call("stats_from_resp", _data(dtype=x_dtype), resp=np.full((N, K), 0.5, dtype=resp_dtype))
 
 
 def test_fortran_ordered_resp_input_raises_type_error():
     with pytest.raises(TypeError, match=INCOMPATIBLE):
-        call("m_step_from_resp", _data(), resp=np.asfortranarray(np.full((N, K), 0.5)))
+        call("stats_from_resp", _data(), resp=np.asfortranarray(np.full((N, K), 0.5)))
 
 
 @pytest.mark.parametrize("n_clusters", [0, -1, N + 1])
@@ -737,17 +738,17 @@ def _assert_stats_match_numpy(st, X, sample_weight, covariance_type, weights, me
     w = np.ones(n) if sample_weight is None else sample_weight
     rw = np.exp(weighted_log_prob - log_prob[:, None]) * w[:, None]  # n x k
     diff = X[:, None, :] - means[None]  # n x k x d
-    assert_allclose(st["nk"], rw.sum(axis=0), rtol=1e-12)
-    assert_allclose(st["a"], np.einsum("ik,ikd->kd", rw, diff), rtol=1e-10, atol=1e-10 * n)
+    assert_allclose(getattr(st, "nk"), rw.sum(axis=0), rtol=1e-12)
+    assert_allclose(getattr(st, "a"), np.einsum("ik,ikd->kd", rw, diff), rtol=1e-10, atol=1e-10 * n)
     if covariance_type in ("diag", "spherical"):
         expected = np.einsum("ik,ikd->kd", rw, diff**2)
     else:
         expected = np.einsum("ik,ikd,ike->kde", rw, diff, diff)
         if covariance_type == "tied":
             expected = expected.sum(axis=0)
-    assert_allclose(np.reshape(st["s"], expected.shape), expected, rtol=1e-10)
-    assert_allclose(st["sum_w"], w.sum(), rtol=1e-14)
-    assert_allclose(st["loglik"], np.dot(w, log_prob), rtol=1e-12)
+    assert_allclose(np.reshape(getattr(st, "s"), expected.shape), expected, rtol=1e-10)
+    assert_allclose(getattr(st, "sum_w"), w.sum(), rtol=1e-14)
+    assert_allclose(getattr(st, "loglik"), np.dot(w, log_prob), rtol=1e-12)
     return rw
 
 
@@ -826,7 +827,8 @@ def test_m_step_from_labels_matches_numpy(covariance_type, d):
     labels = truth.astype(np.int64)
     labels[:20] = -1
     reg = 1e-4
-    params = _core.m_step_from_labels(X, None, labels, np.zeros((3, d)), covariance_type, reg)
+    stats = _core.stats_from_labels(X, None, labels, np.zeros((3, d)), covariance_type)
+    params = stats.m_step(reg, initial=True)
     counts = np.array([(labels == j).sum() for j in range(3)])
     means = np.array([X[labels == j].mean(axis=0) for j in range(3)])
     assert_allclose(params["weights"], counts / len(X), rtol=1e-12)
@@ -843,11 +845,123 @@ def test_m_step_from_labels_matches_numpy(covariance_type, d):
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_m_step_from_one_hot_resp_equals_m_step_from_labels(covariance_type):
+    # the initial M-steps from the statistics of labels and of one-hot responsibilities
     X, truth = make_blobs_data(n=400, d=3, k=3, seed=12)
     labels = truth.astype(np.int64)
     resp = np.eye(3)[labels]
     sample_weight = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
-    from_labels = _core.m_step_from_labels(X, sample_weight, labels, np.zeros((3, 3)), covariance_type, 1e-6)
-    from_resp = _core.m_step_from_resp(X, sample_weight, resp, covariance_type, 1e-6)
+    from_labels = _core.stats_from_labels(
+        X, sample_weight, labels, np.zeros((3, 3)), covariance_type
+    ).m_step(1e-6, initial=True)
+    from_resp = _core.stats_from_resp(X, sample_weight, resp, covariance_type).m_step(1e-6, initial=True)
     for key in ("weights", "means", "covariances", "precisions_cholesky"):
         assert_allclose(from_resp[key], from_labels[key], rtol=1e-10, err_msg=key)
+
+
+# --------------------------------------------- sufficient statistics algebra
+
+
+def _stats_of(X, w, covariance_type, seed=0, means=None):
+    """One E-step's statistics of X around the means of a fixed 3-component
+    model (means: three random rows of X unless given)."""
+    rng = np.random.default_rng(seed)
+    d = X.shape[1]
+    if means is None:
+        means = X[rng.choice(len(X), 3, replace=False)].astype(np.float64)
+    cov = {"full": np.tile(np.eye(d), (3, 1, 1)), "tied": np.eye(d),
+           "diag": np.ones((3, d)), "spherical": np.ones(3)}[covariance_type]
+    return _core.em_stats(X, w, covariance_type, np.full(3, 1 / 3), means, cov, n_threads=2)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_stats_centred_is_the_scatter_around_each_mean(covariance_type):
+    X, _ = make_blobs_data(n=500, d=4, k=3, seed=21)
+    X = X + 1e6  # far from the origin: the centred form must not lose digits
+    w = np.random.default_rng(1).uniform(0.2, 2.0, len(X))
+    st = _stats_of(X, w, covariance_type)
+    c = st.centred()
+    assert_array_equal(c.a, 0.0)
+    assert_array_equal(c.nk, st.nk)
+    means = st.shift + st.a / st.nk[:, None]
+    assert_allclose(c.shift, means, rtol=1e-15)
+    # responsibilities of the same model, from numpy, for the reference scatter
+    resp = np.zeros((len(X), 3))
+    out = np.empty((len(X), 3))
+    _core.e_step(X, w, covariance_type, np.full(3, 1 / 3), st.shift,
+                 {"full": np.tile(np.eye(4), (3, 1, 1)), "tied": np.eye(4),
+                  "diag": np.ones((3, 4)), "spherical": np.ones(3)}[covariance_type],
+                 resp=out, n_threads=1)
+    resp = out * w[:, None]
+    diff = X[:, None, :] - means[None]
+    if covariance_type in ("diag", "spherical"):
+        expected = np.einsum("ik,ikd->kd", resp, diff**2)
+    else:
+        expected = np.einsum("ik,ikd,ike->kde", resp, diff, diff)
+        if covariance_type == "tied":
+            expected = expected.sum(axis=0)
+    scale = np.abs(expected).max()
+    assert_allclose(c.s, expected, rtol=1e-9, atol=1e-12 * scale)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_stats_blend_is_the_pairwise_merge_of_two_blocks(covariance_type):
+    # Statistics of two blocks around the same shifts add; their centred,
+    # normalised forms blended with eta = the second block's share of the
+    # weight give the centred, normalised statistics of the union.
+    X, _ = make_blobs_data(n=700, d=3, k=3, seed=22)
+    w = np.random.default_rng(2).uniform(0.1, 3.0, len(X))
+    means = X[[0, 350, 699]]
+    a = _stats_of(X[:300], w[:300], covariance_type, means=means)
+    b = _stats_of(X[300:], w[300:], covariance_type, means=means)
+    union = (a + b).centred().normalised()
+    eta = b.sum_w / (a.sum_w + b.sum_w)
+    blended = a.centred().normalised().blend(b.centred().normalised(), eta)
+    assert_allclose(blended.nk, union.nk, rtol=1e-13)
+    assert_allclose(blended.shift, union.shift, rtol=1e-12, atol=1e-12)
+    assert_allclose(blended.s, union.s, rtol=1e-11, atol=1e-13)
+    assert blended.sum_w == pytest.approx(1.0, rel=1e-15)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_stats_of_parameters_give_them_back(covariance_type):
+    X, _ = make_blobs_data(n=600, d=3, k=3, seed=23)
+    params = _stats_of(X, None, covariance_type).m_step(1e-3)
+    st = _core.SuffStats.of_parameters(params["weights"], params["means"], params["covariances"],
+                                       covariance_type, 1e-3)
+    again = st.m_step(1e-3)
+    for key in ("weights", "means", "covariances", "precisions_cholesky"):
+        assert_allclose(again[key], params[key], rtol=1e-12, atol=1e-14, err_msg=key)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_stats_pickle_and_sum_keep_every_bit(covariance_type):
+    import pickle
+
+    X, _ = make_blobs_data(n=400, d=5, k=3, seed=24)
+    st = _stats_of(X, None, covariance_type)
+    _same(pickle.loads(pickle.dumps(st)), st)
+    total = st + st
+    st2 = pickle.loads(pickle.dumps(st))
+    st2 += st
+    _same(st2, total)
+    assert_array_equal(total.nk, 2 * st.nk)
+    assert total.loglik == 2 * st.loglik
+
+
+def test_stats_around_different_shifts_do_not_add():
+    X, _ = make_blobs_data(n=400, d=2, k=3, seed=25)
+    a = _stats_of(X, None, "full", seed=0)
+    b = _stats_of(X, None, "full", seed=1)
+    with pytest.raises(ValueError, match="different shapes or shifts"):
+        a + b
+    with pytest.raises(ValueError, match="blending statistics of different shapes"):
+        a.centred().blend(_stats_of(X, None, "diag").centred(), 0.5)
+
+
+@pytest.mark.parametrize("field", ["nk", "a", "s"])
+def test_stats_constructor_checks_shapes(field):
+    k, d = 2, 3
+    arrays = dict(nk=np.ones(k), a=np.zeros((k, d)), s=np.zeros((k, d, d)), shift=np.zeros((k, d)))
+    arrays[field] = np.zeros(7)
+    with pytest.raises(ValueError, match=f"{field} must have shape"):
+        _core.SuffStats("full", **arrays)

@@ -17,6 +17,48 @@ def all_finite(X: np.ndarray, n_threads: int) -> bool: ...
 
 class NonFiniteInput(ValueError): ...
 
+class SuffStats:
+    def __init__(
+        self,
+        covariance_type: str,
+        nk: npt.NDArray[np.float64],
+        a: npt.NDArray[np.float64],
+        s: npt.NDArray[np.float64],
+        shift: npt.NDArray[np.float64],
+        sum_w: float = 0.0,
+        loglik: float = 0.0,
+    ) -> None: ...
+    @property
+    def covariance_type(self) -> str: ...
+    @property
+    def nk(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def a(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def s(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def shift(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def sum_w(self) -> float: ...
+    @property
+    def loglik(self) -> float: ...
+    def __add__(self, other: SuffStats) -> SuffStats: ...
+    def __iadd__(self, other: SuffStats) -> SuffStats: ...
+    def centred(self) -> SuffStats: ...
+    def normalised(self) -> SuffStats: ...
+    def blend(self, other: SuffStats, eta: float) -> SuffStats: ...
+    @staticmethod
+    def of_parameters(
+        weights: npt.NDArray[np.float64],
+        means: npt.NDArray[np.float64],
+        covariances: npt.NDArray[np.float64],
+        covariance_type: str,
+        reg_covar: float,
+    ) -> SuffStats: ...
+    def m_step(
+        self, reg_covar: float, *, single_precision: bool = False, initial: bool = False
+    ) -> dict[str, npt.NDArray[np.float64]]: ...
+
 def precisions_init_factor(
     precisions: npt.NDArray[np.float64], covariance_type: str
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None: ...
@@ -59,19 +101,7 @@ def em_stats(
     precisions_cholesky: npt.NDArray[np.float64],
     *,
     n_threads: int = 1,
-) -> dict[str, Any]: ...
-def m_step_from_stats(
-    nk: npt.NDArray[np.float64],
-    a: npt.NDArray[np.float64],
-    s: npt.NDArray[np.float64],
-    sum_w: float,
-    shifts: npt.NDArray[np.float64],
-    covariance_type: str,
-    reg_covar: float,
-    *,
-    single_precision: bool = False,
-    initial: bool = False,
-) -> dict[str, npt.NDArray[np.float64]]: ...
+) -> SuffStats: ...
 def kmeans_plusplus(
     X: _FArray, sample_weight: _Weights, n_clusters: int, seed: int, n_threads: int = 1
 ) -> npt.NDArray[np.int64]: ...
@@ -83,24 +113,6 @@ def kmeans(
     tol: float = 1e-4,
     n_threads: int = 1,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], int]: ...
-def m_step_from_labels(
-    X: _FArray,
-    sample_weight: _Weights,
-    labels: npt.NDArray[np.int64],
-    shifts: npt.NDArray[np.float64],
-    covariance_type: str,
-    reg_covar: float,
-    n_threads: int = 1,
-) -> dict[str, npt.NDArray[np.float64]]: ...
-def m_step_from_resp(
-    X: _FArray,
-    sample_weight: _Weights,
-    resp: _FArray,
-    covariance_type: str,
-    reg_covar: float,
-    initial: bool = True,
-    n_threads: int = 1,
-) -> dict[str, npt.NDArray[np.float64]]: ...
 def stats_from_labels(
     X: _FArray,
     sample_weight: _Weights,
@@ -108,11 +120,11 @@ def stats_from_labels(
     shifts: npt.NDArray[np.float64],
     covariance_type: str,
     n_threads: int = 1,
-) -> dict[str, Any]: ...
+) -> SuffStats: ...
 def stats_from_resp(
     X: _FArray,
     sample_weight: _Weights,
     resp: _FArray,
     covariance_type: str,
     n_threads: int = 1,
-) -> dict[str, Any]: ...
+) -> SuffStats: ...

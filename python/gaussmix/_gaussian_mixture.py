@@ -338,7 +338,7 @@ class GaussianMixture(BaseMixture):
         weights_init, means_init, precisions_init = inits
         params = {}
         if stats is not None:
-            params = self._m_step(stats, stats["shift"], single_precision, initial=True)
+            params = self._m_step(stats, single_precision, initial=True)
         if weights_init is not None:
             params["weights"] = weights_init
         if means_init is not None:
@@ -348,23 +348,13 @@ class GaussianMixture(BaseMixture):
             params["covariances"] = precisions_init.covariances
         return params
 
-    def _m_step(self, stats, shifts, single_precision, initial=False):
-        return _core.m_step_from_stats(
-            stats["nk"],
-            stats["a"],
-            stats["s"],
-            float(stats["sum_w"]),
-            shifts,
-            self.covariance_type,
-            float(self.reg_covar),
-            single_precision=single_precision,
-            initial=initial,
-        )
+    def _m_step(self, stats, single_precision, initial=False):
+        return stats.m_step(float(self.reg_covar), single_precision=single_precision, initial=initial)
 
     def _step_from_stats(self, stats, params, single_precision):
-        sum_w = float(stats["sum_w"])
-        lower_bound = float(stats["loglik"]) / sum_w if sum_w > 0 else -np.inf
-        return lower_bound, self._m_step(stats, as_f64(params["means"]), single_precision)
+        sum_w = stats.sum_w
+        lower_bound = stats.loglik / sum_w if sum_w > 0 else -np.inf
+        return lower_bound, self._m_step(stats, single_precision)
 
     def _engine_fit(self, X, sample_weight, params, lower_bound, max_iter, n_threads, check):
         return engine_pass(
@@ -476,8 +466,8 @@ class GaussianMixture(BaseMixture):
             steps = getattr(self, "_online_steps", 0)
             running = getattr(self, "_online_stats", None)
             if running is None:
-                running = _streaming.stats_of_parameters(
-                    self.weights_, self.means_, self.covariances_, cov, reg
+                running = _core.SuffStats.of_parameters(
+                    as_f64(self.weights_), as_f64(self.means_), as_f64(self.covariances_), cov, reg
                 )
         means = as_f64(params["means"])
         st = _core.em_stats(
@@ -489,33 +479,22 @@ class GaussianMixture(BaseMixture):
             as_f64(params["precisions_cholesky"]),
             n_threads=n_threads,
         )
-        sum_w = float(st["sum_w"])
-        nk, batch_means, scatter = _streaming.centred_stats(st, means, cov)
-        batch = (nk / sum_w, batch_means, scatter / sum_w)
+        lower_bound = st.loglik / st.sum_w
+        batch = st.centred().normalised()
         if running is None:
             running = batch
         else:
             steps += 1
             eta = _streaming.step_size(steps, self.learning_decay, self.learning_offset)
-            running = _streaming.blend_stats(running, batch, eta, cov)
-        w_run, mu_run, s_run = running
-        new = _core.m_step_from_stats(
-            w_run,
-            np.zeros_like(mu_run),
-            np.ascontiguousarray(s_run),
-            1.0,
-            np.ascontiguousarray(mu_run),
-            cov,
-            reg,
-            single_precision=X.dtype == np.float32,
-        )
+            running = running.blend(batch, eta)
+        new = self._m_step(running, X.dtype == np.float32)
         self._set_parameters(new, X.dtype)
         self._online_stats = running
         self._online_steps = steps
         self._online_calls = (0 if first else getattr(self, "_online_calls", 0)) + 1
         self.converged_ = False
         self.n_iter_ = self._online_calls
-        self.lower_bound_ = float(st["loglik"]) / sum_w
+        self.lower_bound_ = float(lower_bound)
         self.lower_bounds_ = [self.lower_bound_]
         return self
 

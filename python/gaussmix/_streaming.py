@@ -9,8 +9,10 @@ function over its blocks and sum the results (the protocol is described in
 `e_step_block`) are module-level, so that Dask can send them to its workers.
 """
 
+import functools
 import math
 import mmap
+import operator
 import sys
 from numbers import Integral
 
@@ -48,13 +50,9 @@ def sample_indices(random_state, n_samples, size):
 
 
 def add_stats(parts):
-    """Sum of statistics dicts (arrays and floats add elementwise)."""
-    parts = list(parts)
-    total = {key: np.array(value, dtype=np.float64, copy=True) for key, value in parts[0].items()}
-    for part in parts[1:]:
-        for key, value in part.items():
-            total[key] += value
-    return total
+    """The sum, in order, of sufficient statistics (``_core.SuffStats``) of
+    disjoint blocks taken around the same shifts."""
+    return functools.reduce(operator.add, parts)
 
 
 def check_block(X, n_features=None, input_name="X"):
@@ -428,67 +426,6 @@ def check_init_size(init_size):
     if not isinstance(init_size, Integral) or isinstance(init_size, bool) or init_size < 1:
         raise ValueError(f"init_size must be a positive integer or None, got {init_size!r}.")
     return int(init_size)
-
-
-def centred_stats(stats, shifts, covariance_type):
-    """(nk, means, scatter) from statistics around `shifts`.
-
-    scatter is sum_i w_i r_ik (x_i - mean_k)(x_i - mean_k)^T per component
-    (summed over components for 'tied'; its diagonal for 'diag'/'spherical').
-    """
-    nk = np.asarray(stats["nk"], dtype=np.float64)
-    a = np.asarray(stats["a"], dtype=np.float64)
-    s = np.array(stats["s"], dtype=np.float64)
-    safe = np.where(nk > 0, nk, 1.0)
-    delta = a / safe[:, None]
-    means = shifts + delta
-    if covariance_type == "full":
-        s -= np.einsum("kl,km->klm", a, delta)
-    elif covariance_type == "tied":
-        s -= a.T @ delta
-    else:
-        s -= a * delta
-    return nk, means, s
-
-
-def blend_stats(old, new, eta, covariance_type):
-    """(1 - eta) old + eta new for centred statistics (Chan et al.'s merge).
-
-    The scatter of the union gains (n1 n2 / n)(mu1 - mu2)(mu1 - mu2)^T per
-    component, so no raw second moment (and no cancellation) is ever formed.
-    """
-    n1 = (1.0 - eta) * old[0]
-    n2 = eta * new[0]
-    n = n1 + n2
-    safe = np.where(n > 0, n, 1.0)
-    f1 = np.where(n > 0, n1 / safe, 1.0)
-    means = f1[:, None] * old[1] + (1.0 - f1)[:, None] * new[1]
-    d = old[1] - new[1]
-    c = n1 * n2 / safe
-    s = (1.0 - eta) * old[2] + eta * new[2]
-    if covariance_type == "full":
-        s += c[:, None, None] * d[:, :, None] * d[:, None, :]
-    elif covariance_type == "tied":
-        s += (d * c[:, None]).T @ d
-    else:
-        s += c[:, None] * d * d
-    return n, means, s
-
-
-def stats_of_parameters(weights, means, covariances, covariance_type, reg_covar):
-    """Normalised centred statistics that the M-step maps back to these parameters."""
-    w = np.asarray(weights, dtype=np.float64)
-    cov = np.asarray(covariances, dtype=np.float64)
-    d = means.shape[1]
-    if covariance_type == "full":
-        s = (cov - reg_covar * np.eye(d)) * w[:, None, None]
-    elif covariance_type == "tied":
-        s = cov - reg_covar * np.eye(d)
-    elif covariance_type == "diag":
-        s = (cov - reg_covar) * w[:, None]
-    else:
-        s = np.repeat(((cov - reg_covar) * w)[:, None], d, axis=1)
-    return w.copy(), np.array(means, dtype=np.float64), s
 
 
 def step_size(step, decay, offset):

@@ -101,6 +101,149 @@ struct SuffStats {
     }
 };
 
+// ---------------------------------------------------------------- algebra
+//
+// Statistics of disjoint data around the same shifts add (operator+=). To
+// combine statistics taken around different shifts (successive EM steps, an
+// online fit's running statistics), both are first put in centred form:
+// shift_k = the component's own mean m_k = s_k + a_k / n_k, a_k = 0 and
+// S_k = sum_i w_i r_ik (x_i - m_k)(x_i - m_k)^T, so no raw second moment is
+// formed and nothing cancels. Two centred statistics then merge by Chan,
+// Golub and LeVeque's pairwise formula (The American Statistician 37(3), 1983):
+//   n = n1 + n2,  m = (n1 m1 + n2 m2) / n,
+//   S = S1 + S2 + (n1 n2 / n) (m1 - m2)(m1 - m2)^T.
+
+// `st` around its own means (a component with n_k = 0 keeps its shift).
+inline SuffStats centred(const SuffStats& st) {
+    const index_t K = st.k, D = st.d;
+    SuffStats out = st;
+    std::vector<double> delta(K * D, 0.0);
+    for (index_t j = 0; j < K; ++j) {
+        const double n = st.nk[j] > 0.0 ? st.nk[j] : 1.0;
+        for (index_t l = 0; l < D; ++l) {
+            delta[j * D + l] = st.a[j * D + l] / n;
+            out.shift[j * D + l] = st.shift[j * D + l] + delta[j * D + l];
+            out.a[j * D + l] = 0.0;
+        }
+    }
+    // S_k - a_k d_k^T, which equals the scatter around m_k (a_k = n_k d_k)
+    switch (st.cov) {
+        case CovType::full:
+            for (index_t j = 0; j < K; ++j)
+                for (index_t l = 0; l < D; ++l)
+                    for (index_t m = 0; m < D; ++m)
+                        out.s[(j * D + l) * D + m] -= st.a[j * D + l] * delta[j * D + m];
+            break;
+        case CovType::tied:
+            for (index_t l = 0; l < D; ++l)
+                for (index_t m = 0; m < D; ++m) {
+                    double v = 0.0;
+                    for (index_t j = 0; j < K; ++j) v += st.a[j * D + l] * delta[j * D + m];
+                    out.s[l * D + m] -= v;
+                }
+            break;
+        default:
+            for (index_t i = 0; i < K * D; ++i) out.s[i] -= st.a[i] * delta[i];
+            break;
+    }
+    return out;
+}
+
+// Every sum of `st` divided by its total weight sum_w (counts, sums,
+// scatters, log-likelihood; sum_w becomes one); the means are unchanged.
+// Statistics of no weight are returned as they are.
+inline SuffStats normalised(const SuffStats& st) {
+    SuffStats out = st;
+    const double t = st.sum_w;
+    if (!(t > 0.0)) return out;
+    for (auto& v : out.nk) v /= t;
+    for (auto& v : out.a) v /= t;
+    for (auto& v : out.s) v /= t;
+    out.sum_w = 1.0;
+    out.loglik /= t;
+    return out;
+}
+
+// (1 - eta) old + eta new for centred statistics: the pairwise merge of the
+// two, weighted (stepwise EM's update of its running statistics).
+inline SuffStats blend(const SuffStats& old, const SuffStats& nu, double eta) {
+    if (old.k != nu.k || old.d != nu.d || old.cov != nu.cov)
+        throw std::invalid_argument("SuffStats: blending statistics of different shapes");
+    const index_t K = old.k, D = old.d;
+    SuffStats out(old.cov, K, D);
+    std::vector<double> c(K), diff(K * D);
+    for (index_t j = 0; j < K; ++j) {
+        const double n1 = (1.0 - eta) * old.nk[j], n2 = eta * nu.nk[j], n = n1 + n2;
+        const double safe = n > 0.0 ? n : 1.0;
+        const double f1 = n > 0.0 ? n1 / safe : 1.0;
+        out.nk[j] = n;
+        c[j] = n1 * n2 / safe;
+        for (index_t l = 0; l < D; ++l) {
+            const double m1 = old.shift[j * D + l], m2 = nu.shift[j * D + l];
+            out.shift[j * D + l] = f1 * m1 + (1.0 - f1) * m2;
+            diff[j * D + l] = m1 - m2;
+        }
+    }
+    for (std::size_t i = 0; i < out.s.size(); ++i) out.s[i] = (1.0 - eta) * old.s[i] + eta * nu.s[i];
+    switch (old.cov) {
+        case CovType::full:
+            for (index_t j = 0; j < K; ++j)
+                for (index_t l = 0; l < D; ++l)
+                    for (index_t m = 0; m < D; ++m)
+                        out.s[(j * D + l) * D + m] += c[j] * diff[j * D + l] * diff[j * D + m];
+            break;
+        case CovType::tied:
+            for (index_t l = 0; l < D; ++l)
+                for (index_t m = 0; m < D; ++m) {
+                    double v = 0.0;
+                    for (index_t j = 0; j < K; ++j) v += diff[j * D + l] * c[j] * diff[j * D + m];
+                    out.s[l * D + m] += v;
+                }
+            break;
+        default:
+            for (index_t i = 0; i < K * D; ++i) out.s[i] += c[i / D] * diff[i] * diff[i];
+            break;
+    }
+    out.sum_w = (1.0 - eta) * old.sum_w + eta * nu.sum_w;
+    out.loglik = (1.0 - eta) * old.loglik + eta * nu.loglik;
+    return out;
+}
+
+// Centred statistics, normalised to a total weight of one, whose M-step gives
+// back the parameters (weights, means, covariances) of `p` fitted with
+// `reg_covar`: n_k = pi_k, shift_k = mu_k, S_k = pi_k (Sigma_k - reg I)
+// (tied: Sigma - reg I; spherical: the variance on every diagonal entry).
+inline SuffStats of_parameters(const MixtureParams& p, double reg_covar) {
+    const index_t K = p.k, D = p.d;
+    SuffStats out(p.cov, K, D);
+    out.shift = p.means;
+    out.nk = p.weights;
+    out.sum_w = 1.0;
+    for (index_t j = 0; j < K; ++j) {
+        const double w = p.weights[j];
+        switch (p.cov) {
+            case CovType::full:
+                for (index_t l = 0; l < D; ++l)
+                    for (index_t m = 0; m < D; ++m)
+                        out.s[(j * D + l) * D + m] =
+                            (p.covariances[(j * D + l) * D + m] - (l == m ? reg_covar : 0.0)) * w;
+                break;
+            case CovType::tied:
+                break;
+            case CovType::diag:
+                for (index_t l = 0; l < D; ++l) out.s[j * D + l] = (p.covariances[j * D + l] - reg_covar) * w;
+                break;
+            case CovType::spherical:
+                for (index_t l = 0; l < D; ++l) out.s[j * D + l] = (p.covariances[j] - reg_covar) * w;
+                break;
+        }
+    }
+    if (p.cov == CovType::tied)
+        for (index_t l = 0; l < D; ++l)
+            for (index_t m = 0; m < D; ++m) out.s[l * D + m] = p.covariances[l * D + m] - (l == m ? reg_covar : 0.0);
+    return out;
+}
+
 // The M-step. `eps` is the machine epsilon of the data type (scikit-learn adds
 // 10 eps to each n_k). `weights_over` divides n_k into the weights: the total
 // n_k for an EM step, the total sample weight at initialisation (as
