@@ -740,12 +740,7 @@ def _assert_stats_match_numpy(st, X, sample_weight, covariance_type, weights, me
     diff = X[:, None, :] - means[None]  # n x k x d
     assert_allclose(getattr(st, "nk"), rw.sum(axis=0), rtol=1e-12)
     assert_allclose(getattr(st, "a"), np.einsum("ik,ikd->kd", rw, diff), rtol=1e-10, atol=1e-10 * n)
-    if covariance_type in ("diag", "spherical"):
-        expected = np.einsum("ik,ikd->kd", rw, diff**2)
-    else:
-        expected = np.einsum("ik,ikd,ike->kde", rw, diff, diff)
-        if covariance_type == "tied":
-            expected = expected.sum(axis=0)
+    expected = _reference_scatter(rw, diff, covariance_type)
     assert_allclose(np.reshape(getattr(st, "s"), expected.shape), expected, rtol=1e-10)
     assert_allclose(getattr(st, "sum_w"), w.sum(), rtol=1e-14)
     assert_allclose(getattr(st, "loglik"), np.dot(w, log_prob), rtol=1e-12)
@@ -861,6 +856,15 @@ def test_m_step_from_one_hot_resp_equals_m_step_from_labels(covariance_type):
 # --------------------------------------------- sufficient statistics algebra
 
 
+def _reference_scatter(rw, diff, covariance_type):
+    """sum_i rw_ik diff_ik diff_ik^T per component (n x k weights, n x k x d
+    differences), summed over k for 'tied', its diagonal for 'diag'/'spherical'."""
+    if covariance_type in ("diag", "spherical"):
+        return np.einsum("ik,ikd->kd", rw, diff**2)
+    expected = np.einsum("ik,ikd,ike->kde", rw, diff, diff)
+    return expected.sum(axis=0) if covariance_type == "tied" else expected
+
+
 def _stats_of(X, w, covariance_type, seed=0, means=None):
     """One E-step's statistics of X around the means of a fixed 3-component
     model (means: three random rows of X unless given)."""
@@ -885,20 +889,12 @@ def test_stats_centred_is_the_scatter_around_each_mean(covariance_type):
     means = st.shift + st.a / st.nk[:, None]
     assert_allclose(c.shift, means, rtol=1e-15)
     # responsibilities of the same model, from numpy, for the reference scatter
-    resp = np.zeros((len(X), 3))
     out = np.empty((len(X), 3))
     _core.e_step(X, w, covariance_type, np.full(3, 1 / 3), st.shift,
                  {"full": np.tile(np.eye(4), (3, 1, 1)), "tied": np.eye(4),
                   "diag": np.ones((3, 4)), "spherical": np.ones(3)}[covariance_type],
                  resp=out, n_threads=1)
-    resp = out * w[:, None]
-    diff = X[:, None, :] - means[None]
-    if covariance_type in ("diag", "spherical"):
-        expected = np.einsum("ik,ikd->kd", resp, diff**2)
-    else:
-        expected = np.einsum("ik,ikd,ike->kde", resp, diff, diff)
-        if covariance_type == "tied":
-            expected = expected.sum(axis=0)
+    expected = _reference_scatter(out * w[:, None], X[:, None, :] - means[None], covariance_type)
     scale = np.abs(expected).max()
     assert_allclose(c.s, expected, rtol=1e-9, atol=1e-12 * scale)
 
