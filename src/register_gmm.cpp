@@ -5,7 +5,9 @@
 
 #include "binding.hpp"
 #include "gaussmix/cholesky.hpp"
+#include "gaussmix/data.hpp"
 #include "gaussmix/em.hpp"
+#include "gaussmix/estep.hpp"
 #include "gaussmix/kmeans.hpp"
 #include "gaussmix/suffstats.hpp"
 
