@@ -188,174 +188,195 @@ inline double dense_live_share(double stats_madds) {
     return 1.0 - live_cost / (kExpCost + stats_madds);
 }
 
-// The fused pass over rows [r0, r1): log-densities, log-sum-exp, per-sample
-// outputs and (when st is not null) sufficient statistics. Adds the weighted
-// log-likelihood and the weight seen to ll and sw. Returns false when
-// out.check_finite is set and a value of X is not finite (the outputs are
-// then meaningless; the pass still runs to its end, on any values). next_r0:
-// the first row of the chunk the thread is likely to take next (-1: none),
-// prefetched during the last block.
+// Step 1 of a block: l_ik = c_k - 0.5 ||(x_i - mu_k)^T U_k||^2 into the rows
+// of ws.logp, for the block's nb rows loaded in ws.xt. The next block's rows
+// are fetched from memory meanwhile, a share of them with each component
+// (next: next_block), so that loading it need not wait on memory.
 template <class T, int VB>
-inline bool e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_t r0, index_t r1,
-                             const EStepOutputs<T>& out, SuffStats* st, Workspace<T>& ws, double& ll, double& sw,
-                             index_t next_r0) {
+inline void block_log_densities(const Model<T>& model, index_t nb, const PrefetchRange& next, Workspace<T>& ws) {
+    const index_t ld = ws.ld;
+    for (index_t j = 0; j < model.k; ++j) {
+        next.fetch(j);
+        kernel::component_log_prob<T, VB>(model, j, ws.xt.data(), ws.diff.data(), ws.logp.data() + j * ld, ld, nb);
+    }
+}
+
+// The rows whose prefetch overlaps the block [b0, b0 + nb) of the chunk
+// ending at r1: the next block of the chunk, or, during its last block, the
+// first of next_r0's (the chunk this thread is likely to take next), which
+// would otherwise start cold.
+template <class T>
+inline PrefetchRange prefetch_after(const DataView<T>& X, index_t b0, index_t nb, index_t r1, index_t next_r0,
+                                    index_t ld, index_t parts) {
+    const bool last = b0 + nb >= r1;
+    const index_t nr0 = last ? next_r0 : b0 + nb;
+    const index_t nrows = last ? (next_r0 >= 0 ? std::min(ld, X.n - next_r0) : 0) : std::min(ld, r1 - b0 - nb);
+    return next_block(X, nr0, nrows, parts);
+}
+
+// Step 2: m_i = max_k l_ik, and its argmax into lab when it is not null.
+template <class T, int VB>
+inline void block_max(const T* __restrict lp, T* __restrict mx, index_t K, index_t ld, index_t nb,
+                      std::int64_t* lab) {
+    if (lab) {
+#pragma omp simd
+        for (index_t i = 0; i < nb; ++i) mx[i] = lp[i];
+        for (index_t i = 0; i < nb; ++i) lab[i] = 0;
+        for (index_t j = 1; j < K; ++j) {
+            const T* lj = lp + j * ld;
+            for (index_t i = 0; i < nb; ++i)
+                if (lj[i] > mx[i]) {
+                    mx[i] = lj[i];
+                    lab[i] = j;
+                }
+        }
+        return;
+    }
+    // one vector of samples at a time, the maximum in a register
+    constexpr int VW = simd::lanes<T, VB>;
+    using V = simd::vec<T, VW>;
+    for (index_t i0 = 0; i0 < nb; i0 += VW) {
+        V m = simd::load<T, VW>(lp + i0);
+        for (index_t j = 1; j < K; ++j) {
+            const V l = simd::load<T, VW>(lp + j * ld + i0);
+            m = l > m ? l : m;
+        }
+        simd::store<T, VW>(mx + i0, m);
+    }
+}
+
+// Step 2b: a sample whose every log-density is -inf (its squared distances
+// overflow) belongs, in the limit, to one component: give it that
+// component's full responsibility (l_ik = 0 there, -inf elsewhere, m_i = 0),
+// marked in ws.far so that log p(x_i) = -inf after step 4. Returns whether
+// the block has any. lab: as for block_max.
+template <class T>
+inline bool block_far_points(const DataView<T>& X, const Model<T>& model, index_t b0, index_t nb,
+                             Workspace<T>& ws, std::int64_t* lab) {
+    constexpr T inf = std::numeric_limits<T>::infinity();
     const index_t K = model.k, ld = ws.ld;
     T* __restrict lp = ws.logp.data();
     T* __restrict mx = ws.mx.data();
-    T* __restrict sum = ws.sum.data();
-    double* __restrict w = ws.w.data();
-    double* __restrict rw = ws.rw.data();
-    if (st) clear_stats(*st, ws);
-    bool finite = true;
-    // With unit weights and no per-sample output, sum_i log p(x_i) =
-    // sum_i m_i + log prod_i sum_i: no log per sample (it cost a fifth of a
-    // fit's pass at K = 3). The product of the sums (each in [1, K]) is kept
-    // in [1, 2) per lane, its exponent moved out after each factor; one log
-    // per lane ends the chunk.
-    constexpr int W = simd::lanes<double, VB>;
-    using vd = simd::vec<double, W>;
-    const bool product_ll = !out.log_prob_norm && !X.weights;
-    vd m_acc = {}, expo = {}, prod = simd::splat<double, W>(1.0);
-    // Skipping the components whose e_ik are all zero on a group of rows
-    // (live_components), unless a block where most pairs were live came
-    // less than kProbeEvery blocks before. Both ways give the same bits, so
-    // the choice may follow the thread from chunk to chunk and pass to pass.
-    constexpr int GR = simd::lanes<T, VB>;
-    const bool skip = out.skip_zero && K > 1;
-    const bool rows_kernel = st && diag_rows_kernel<T, VB>(*st);
-    const bool by_component = st && !rows_kernel;
-    const double dd = static_cast<double>(X.d);
-    const bool matrices = model.cov == CovType::full || model.cov == CovType::tied;
-    const double dense_live = dense_live_share<VB>(!st ? 0.0 : matrices ? dd * (dd + 3) / 2 : 2 * dd);
-    int& probe_in = ws.probe_in;
-    for (index_t b0 = r0; b0 < r1; b0 += ld) {
-        const index_t nb = std::min(ld, r1 - b0);
-        load_block<T, VB>(X, b0, nb, ws.xt.data(), w, ld);
-        if (out.check_finite) finite = block_finite<T, VB>(ws.xt.data(), X.d * ld) && finite;
-        // The next block's rows are fetched from memory while this one is
-        // computed, a share of them with each component; during the last
-        // block, the first of next_r0's (the chunk this thread is likely to
-        // take next), which would otherwise start cold.
-        const bool last = b0 + nb >= r1;
-        const index_t nr0 = last ? next_r0 : b0 + nb;
-        const index_t nrows = last ? (next_r0 >= 0 ? std::min(ld, X.n - next_r0) : 0) : std::min(ld, r1 - b0 - nb);
-        const PrefetchRange next = next_block(X, nr0, nrows, K);
-        for (index_t j = 0; j < K; ++j) {
-            next.fetch(j);
-            kernel::component_log_prob<T, VB>(model, j, ws.xt.data(), ws.diff.data(), lp + j * ld, ld, nb);
-        }
-        // m_i = max_k l_ik (and its argmax)
-        if (out.labels) {
-#pragma omp simd
-            for (index_t i = 0; i < nb; ++i) mx[i] = lp[i];
-            std::int64_t* lab = out.labels + b0;
-            for (index_t i = 0; i < nb; ++i) lab[i] = 0;
-            for (index_t j = 1; j < K; ++j) {
-                const T* lj = lp + j * ld;
-                for (index_t i = 0; i < nb; ++i)
-                    if (lj[i] > mx[i]) {
-                        mx[i] = lj[i];
-                        lab[i] = j;
-                    }
-            }
-        } else {
-            // one vector of samples at a time, the maximum in a register
-            constexpr int VW = simd::lanes<T, VB>;
-            using V = simd::vec<T, VW>;
-            for (index_t i0 = 0; i0 < nb; i0 += VW) {
-                V m = simd::load<T, VW>(lp + i0);
-                for (index_t j = 1; j < K; ++j) {
-                    const V l = simd::load<T, VW>(lp + j * ld + i0);
-                    m = l > m ? l : m;
-                }
-                simd::store<T, VW>(mx + i0, m);
-            }
-        }
-        // A sample whose every log-density is -inf (its squared distances
-        // overflow) belongs, in the limit, to one component: give it that
-        // component's full responsibility, and log p(x_i) = -inf below.
-        constexpr T inf = std::numeric_limits<T>::infinity();
-        int n_far = 0;
+    int n_far = 0;
 #pragma omp simd reduction(+ : n_far)
-        for (index_t i = 0; i < nb; ++i) n_far += mx[i] == -inf ? 1 : 0;
-        const bool any_far = n_far > 0;
-        if (any_far) {
-            for (index_t i = 0; i < nb; ++i) {
-                ws.far[i] = mx[i] == -inf;
-                if (!ws.far[i]) continue;
-                const index_t kf = far_point_component(model, X.row(b0 + i));
-                for (index_t j = 0; j < K; ++j) lp[j * ld + i] = j == kf ? T(0) : -inf;
-                mx[i] = T(0);
-                if (out.labels) out.labels[b0 + i] = kf;
+    for (index_t i = 0; i < nb; ++i) n_far += mx[i] == -inf ? 1 : 0;
+    if (n_far == 0) return false;
+    for (index_t i = 0; i < nb; ++i) {
+        ws.far[i] = mx[i] == -inf;
+        if (!ws.far[i]) continue;
+        const index_t kf = far_point_component(model, X.row(b0 + i));
+        for (index_t j = 0; j < K; ++j) lp[j * ld + i] = j == kf ? T(0) : -inf;
+        mx[i] = T(0);
+        if (lab) lab[i] = kf;
+    }
+    return true;
+}
+
+// Whether the block runs on its live components only (live_components,
+// which then fills the workspace's lists): not while a block where most
+// pairs were live came less than kProbeEvery blocks before on this thread
+// (ws.probe_in), nor when those lists would cost more than they save.
+template <class T, int VB>
+inline bool block_live_only(index_t K, index_t ngb, bool skip, bool by_component, double dense_live,
+                            Workspace<T>& ws) {
+    int& probe_in = ws.probe_in;
+    if (probe_in > 0) {
+        --probe_in;
+        return false;
+    }
+    if (!skip) return false;
+    const index_t n_live = live_components<T, VB>(ws.logp.data(), ws.mx.data(), ws.ld, K, ngb, by_component, ws);
+    // mostly live: the lists would cost more than they save, here and in the
+    // next blocks; look again later
+    const bool live_only = static_cast<double>(n_live) <= dense_live * static_cast<double>(K * ngb);
+    if (!live_only) probe_in = kProbeEvery;
+    return live_only;
+}
+
+// Step 3: e_ik = exp(l_ik - m_i) in place, and s_i = sum_k e_ik into ws.sum,
+// one vector of samples at a time (lanes past nb are computed and never
+// used): for the live components only when live_only (the others' e_ik are
+// 0, and s adds them in the same order; with zero_dead they are stored as
+// 0, for the responsibilities).
+template <class T, int VB>
+inline void block_exp_sum(index_t K, index_t nb, index_t ngb, bool live_only, bool zero_dead, Workspace<T>& ws) {
+    constexpr int GR = simd::lanes<T, VB>;
+    using V = simd::vec<T, GR>;
+    const index_t ld = ws.ld;
+    T* __restrict lp = ws.logp.data();
+    const T* __restrict mx = ws.mx.data();
+    T* __restrict sum = ws.sum.data();
+    if (live_only) {
+        for (index_t g = 0; g < ngb; ++g) {
+            const std::int32_t* live = ws.group_live.data() + g * ws.live_stride;
+            const index_t n_live = ws.n_group_live[g];
+            const V m = simd::load<T, GR>(mx + g * GR);
+            V s = {};
+            for (index_t c = 0; c < n_live; ++c) {
+                T* lj = lp + live[c] * ld + g * GR;
+                const V e = vmath::exp_vec<GR>(simd::load<T, GR>(lj) - m);
+                simd::store<T, GR>(lj, e);
+                s += e;
             }
-        }
-        // exp(l_ik - m_i) in place, and their sum over k, one vector of
-        // samples at a time (lanes past nb are computed and never used):
-        // for the live components only where that pays (live_components;
-        // the others' e_ik are 0, and s adds them in the same order).
-        const index_t ngb = (nb + GR - 1) / GR;
-        bool live_only = false;
-        if (probe_in > 0) {
-            --probe_in;
-        } else if (skip) {
-            const index_t n_live = live_components<T, VB>(lp, mx, ld, K, ngb, by_component, ws);
-            // mostly live: the lists would cost more than they save, here
-            // and in the next blocks; look again later
-            live_only = static_cast<double>(n_live) <= dense_live * static_cast<double>(K * ngb);
-            if (!live_only) probe_in = kProbeEvery;
-        }
-        {
-            using V = simd::vec<T, GR>;
-            if (live_only) {
-                for (index_t g = 0; g < ngb; ++g) {
-                    const std::int32_t* live = ws.group_live.data() + g * ws.live_stride;
-                    const index_t n_live = ws.n_group_live[g];
-                    const V m = simd::load<T, GR>(mx + g * GR);
-                    V s = {};
-                    for (index_t c = 0; c < n_live; ++c) {
-                        T* lj = lp + live[c] * ld + g * GR;
-                        const V e = vmath::exp_vec<GR>(simd::load<T, GR>(lj) - m);
-                        simd::store<T, GR>(lj, e);
-                        s += e;
-                    }
-                    simd::store<T, GR>(sum + g * GR, s);
-                    // the others' e_ik = 0, which only the responsibilities read
-                    if (out.resp)
-                        for (index_t j = 0, c = 0; j < K; ++j) {
-                            if (c < n_live && live[c] == j)
-                                ++c;
-                            else
-                                simd::store<T, GR>(lp + j * ld + g * GR, V{});
-                        }
+            simd::store<T, GR>(sum + g * GR, s);
+            if (zero_dead)
+                for (index_t j = 0, c = 0; j < K; ++j) {
+                    if (c < n_live && live[c] == j)
+                        ++c;
+                    else
+                        simd::store<T, GR>(lp + j * ld + g * GR, V{});
                 }
-            } else {
-                for (index_t i0 = 0; i0 < nb; i0 += GR) {
-                    const V m = simd::load<T, GR>(mx + i0);
-                    V s = {};
-                    for (index_t j = 0; j < K; ++j) {
-                        T* lj = lp + j * ld + i0;
-                        const V e = vmath::exp_vec<GR>(simd::load<T, GR>(lj) - m);
-                        simd::store<T, GR>(lj, e);
-                        s += e;
-                    }
-                    simd::store<T, GR>(sum + i0, s);
-                }
-            }
         }
-        // the row groups of component j the statistics visit
-        const auto groups_of = [&](index_t j) {
-            if (!live_only) return Groups{nullptr, ngb};
-            return Groups{ws.comp_live.data() + j * ws.max_groups, ws.n_comp_live[j]};
-        };
-        // log p(x_i) = m_i + log(sum); responsibilities r_ik = e_ik / sum
-        if (!product_ll) {
+        return;
+    }
+    for (index_t i0 = 0; i0 < nb; i0 += GR) {
+        const V m = simd::load<T, GR>(mx + i0);
+        V s = {};
+        for (index_t j = 0; j < K; ++j) {
+            T* lj = lp + j * ld + i0;
+            const V e = vmath::exp_vec<GR>(simd::load<T, GR>(lj) - m);
+            simd::store<T, GR>(lj, e);
+            s += e;
+        }
+        simd::store<T, GR>(sum + i0, s);
+    }
+}
+
+// Step 4: sum_i w_i log p(x_i) and sum_i w_i over the blocks of a chunk.
+//
+// With unit weights and no per-sample output (product), sum_i log p(x_i) =
+// sum_i m_i + log prod_i s_i: no log per sample (at small K the logs are a
+// large share of a fit's pass). The product of the sums (each in [1, K]) is kept in [1, 2)
+// per lane, its exponent moved out after each factor; one log per lane ends
+// the chunk (finish). Otherwise log p(x_i) = m_i + log s_i is formed per
+// sample (log_prob, as the per-sample output needs it) and summed with its
+// weight.
+template <int VB>
+struct LoglikSum {
+    static constexpr int W = simd::lanes<double, VB>;
+    using vd = simd::vec<double, W>;
+    bool product = false;
+    vd m_acc = {}, expo = {}, prod = simd::splat<double, W>(1.0);
+
+    // mx: m_i, turned into log p(x_i) when not product (far points: -inf).
+    template <class T>
+    void log_prob(T* __restrict mx, const T* __restrict sum, index_t nb, bool any_far,
+                  const unsigned char* far) const {
+        if (!product) {
 #pragma omp simd
             for (index_t i = 0; i < nb; ++i) mx[i] = mx[i] + vmath::log_scalar(sum[i]);
         }
         if (any_far)  // their log p(x_i) is below the floating range
             for (index_t i = 0; i < nb; ++i)
-                if (ws.far[i]) mx[i] = -inf;
-        if (product_ll) {
+                if (far[i]) mx[i] = -std::numeric_limits<T>::infinity();
+    }
+
+    // Adds a block to ll and sw, from mx after log_prob, the sums s_i and
+    // the weights w.
+    template <class T>
+    void add(const T* __restrict mx, const T* __restrict sum, const double* __restrict w, index_t nb, double& ll,
+             double& sw) {
+        if (product) {
             index_t i = 0;
             for (; i + W <= nb; i += W) {
                 m_acc += simd::load_double<W>(mx + i);
@@ -366,83 +387,153 @@ inline bool e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
             for (; i < nb; ++i) l += static_cast<double>(mx[i]) + vmath::log_scalar(static_cast<double>(sum[i]));
             ll += l;
             sw += static_cast<double>(nb);
-        } else {
-            // sum w_i log p(x_i) and sum w_i, in vector registers; a
-            // zero-weight row adds nothing, even where log p(x_i) = -inf
-            const vd zero = {};
-            vd lv = {}, sv = {};
-            index_t i = 0;
-            for (; i + W <= nb; i += W) {
-                const vd wv = simd::load<double, W>(w + i);
-                const vd pv = wv * simd::load_double<W>(mx + i);
-                lv += wv > zero ? pv : zero;
-                sv += wv;
-            }
-            double l = simd::hsum<W>(lv), s = simd::hsum<W>(sv);
-            for (; i < nb; ++i) {
-                l += w[i] > 0.0 ? w[i] * static_cast<double>(mx[i]) : 0.0;
-                s += w[i];
-            }
-            ll += l;
-            sw += s;
+            return;
         }
-        if (out.log_prob_norm) std::copy(mx, mx + nb, out.log_prob_norm + b0);
-        if (!out.resp && !st) continue;
-#pragma omp simd
-        for (index_t i = 0; i < nb; ++i) sum[i] = T(1) / sum[i];
-        if (out.resp) {
-            for (index_t j = 0; j < K; ++j) {
-                T* __restrict lj = lp + j * ld;
-#pragma omp simd
-                for (index_t i = 0; i < nb; ++i) lj[i] *= sum[i];
-            }
-            T* r = out.resp + b0 * K;
-            for (index_t i = 0; i < nb; ++i)
-                for (index_t j = 0; j < K; ++j) r[i * K + j] = lp[j * ld + i];
+        // a zero-weight row adds nothing, even where log p(x_i) = -inf
+        const vd zero = {};
+        vd lv = {}, sv = {};
+        index_t i = 0;
+        for (; i + W <= nb; i += W) {
+            const vd wv = simd::load<double, W>(w + i);
+            const vd pv = wv * simd::load_double<W>(mx + i);
+            lv += wv > zero ? pv : zero;
+            sv += wv;
         }
-        if (!st) continue;
-        // w_i r_ik: w_i times the responsibilities normalised above, or, in
-        // the fit, (w_i / sum_i) e_ik without a normalising pass.
-        double* __restrict ws_i = ws.winv.data();
-        if (out.resp) {
-            std::copy(w, w + nb, ws_i);
-        } else {
-#pragma omp simd
-            for (index_t i = 0; i < nb; ++i) ws_i[i] = w[i] * static_cast<double>(sum[i]);
+        double l = simd::hsum<W>(lv), s = simd::hsum<W>(sv);
+        for (; i < nb; ++i) {
+            l += w[i] > 0.0 ? w[i] * static_cast<double>(mx[i]) : 0.0;
+            s += w[i];
         }
-        if (in_place_kernels(*st)) {
-            // rw_i = ws_i e_ik formed inside the kernels; past nb (up to
-            // padded_rows) ws_i is zero and e_ik finite
-            for (index_t i = nb; i < padded_rows(nb); ++i) {
-                ws_i[i] = 0.0;
-                for (index_t j = 0; j < K; ++j) lp[j * ld + i] = T(0);
-            }
-            if constexpr (std::is_same<T, double>::value)
-                if (rows_kernel) {
-                    if (live_only)
-                        accumulate_diag_rows_sparse<VB>(*st, X.row(b0), X.row_stride, ws_i, lp, ld, nb, ws);
-                    else
-                        accumulate_diag_rows<VB>(*st, X.row(b0), X.row_stride, ws_i, lp, ld, nb);
-                    continue;
-                }
-            for (index_t j = 0; j < K; ++j)
-                accumulate_in_place<T, VB>(*st, j, ProductWeights<VB, T>{ws_i, lp + j * ld}, ws, groups_of(j));
-            continue;
-        }
-        for (index_t j = 0; j < K; ++j) {
-            // rw over the groups the kernel reads (past nb, accumulate zeroes it)
-            const Groups gs = groups_of(j);
-            const ProductWeights<VB, T> rw_of{ws_i, lp + j * ld};
-            for_vectors<GR, W>(gs, [&](index_t i0) { simd::store<double, W>(rw + i0, rw_of(i0)); });
-            accumulate<T, VB>(*st, j, rw, ws, nb, gs);
-        }
+        ll += l;
+        sw += s;
     }
-    if (st) flush_stats<T, VB>(*st, ws);
-    if (product_ll) {
+
+    // Adds the product form's sums to ll, at the end of a chunk.
+    void finish(double& ll) const {
+        if (!product) return;
         double l = simd::hsum<W>(m_acc) + kLn2 * simd::hsum<W>(expo);
         for (int q = 0; q < W; ++q) l += std::log(prod[q]);
         ll += l;
     }
+};
+
+// Step 5: the responsibilities r_ik = e_ik / s_i into out (nb x K, row-major),
+// from e_ik in lp and inv_sum = 1 / s_i; lp then holds r_ik.
+template <class T>
+inline void block_responsibilities(T* __restrict lp, const T* __restrict inv_sum, index_t K, index_t ld,
+                                   index_t nb, T* __restrict out) {
+    for (index_t j = 0; j < K; ++j) {
+        T* __restrict lj = lp + j * ld;
+#pragma omp simd
+        for (index_t i = 0; i < nb; ++i) lj[i] *= inv_sum[i];
+    }
+    for (index_t i = 0; i < nb; ++i)
+        for (index_t j = 0; j < K; ++j) out[i * K + j] = lp[j * ld + i];
+}
+
+// Step 6: the block's sufficient statistics, with rw_ik = w_i r_ik: w_i times
+// the responsibilities of step 5 (normalised), or, in the fit, (w_i / s_i)
+// e_ik without a normalising pass, from inv_sum = 1 / s_i. Over the live
+// groups of each component only when live_only.
+template <class T, int VB>
+inline void block_statistics(const DataView<T>& X, index_t b0, index_t nb, index_t ngb, bool normalised,
+                             bool live_only, bool rows_kernel, SuffStats& st, Workspace<T>& ws) {
+    constexpr int W = simd::lanes<double, VB>, GR = simd::lanes<T, VB>;
+    const index_t K = st.k, ld = ws.ld;
+    T* __restrict lp = ws.logp.data();
+    const T* __restrict inv_sum = ws.sum.data();
+    const double* __restrict w = ws.w.data();
+    double* __restrict rw = ws.rw.data();
+    double* __restrict ws_i = ws.winv.data();
+    if (normalised) {
+        std::copy(w, w + nb, ws_i);
+    } else {
+#pragma omp simd
+        for (index_t i = 0; i < nb; ++i) ws_i[i] = w[i] * static_cast<double>(inv_sum[i]);
+    }
+    // the row groups of component j the statistics visit
+    const auto groups_of = [&](index_t j) {
+        if (!live_only) return Groups{nullptr, ngb};
+        return Groups{ws.comp_live.data() + j * ws.max_groups, ws.n_comp_live[j]};
+    };
+    if (in_place_kernels(st)) {
+        // rw_i = ws_i e_ik formed inside the kernels; past nb (up to
+        // padded_rows) ws_i is zero and e_ik finite
+        for (index_t i = nb; i < padded_rows(nb); ++i) {
+            ws_i[i] = 0.0;
+            for (index_t j = 0; j < K; ++j) lp[j * ld + i] = T(0);
+        }
+        if constexpr (std::is_same<T, double>::value)
+            if (rows_kernel) {
+                if (live_only)
+                    accumulate_diag_rows_sparse<VB>(st, X.row(b0), X.row_stride, ws_i, lp, ld, nb, ws);
+                else
+                    accumulate_diag_rows<VB>(st, X.row(b0), X.row_stride, ws_i, lp, ld, nb);
+                return;
+            }
+        for (index_t j = 0; j < K; ++j)
+            accumulate_in_place<T, VB>(st, j, ProductWeights<VB, T>{ws_i, lp + j * ld}, ws, groups_of(j));
+        return;
+    }
+    for (index_t j = 0; j < K; ++j) {
+        // rw over the groups the kernel reads (past nb, accumulate zeroes it)
+        const Groups gs = groups_of(j);
+        const ProductWeights<VB, T> rw_of{ws_i, lp + j * ld};
+        for_vectors<GR, W>(gs, [&](index_t i0) { simd::store<double, W>(rw + i0, rw_of(i0)); });
+        accumulate<T, VB>(st, j, rw, ws, nb, gs);
+    }
+}
+
+// The fused pass over rows [r0, r1): log-densities, log-sum-exp, per-sample
+// outputs and (when st is not null) sufficient statistics, block by block
+// in the steps above. Adds the weighted log-likelihood and the weight seen
+// to ll and sw. Returns false when out.check_finite is set and a value of X
+// is not finite (the outputs are then meaningless; the pass still runs to
+// its end, on any values). next_r0: the first row of the chunk the thread
+// is likely to take next (-1: none), prefetched during the last block.
+template <class T, int VB>
+inline bool e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_t r0, index_t r1,
+                             const EStepOutputs<T>& out, SuffStats* st, Workspace<T>& ws, double& ll, double& sw,
+                             index_t next_r0) {
+    const index_t K = model.k, ld = ws.ld;
+    constexpr int GR = simd::lanes<T, VB>;
+    if (st) clear_stats(*st, ws);
+    bool finite = true;
+    LoglikSum<VB> loglik;
+    loglik.product = !out.log_prob_norm && !X.weights;
+    // Skipping the components whose e_ik are all zero on a group of rows
+    // (live_components). Both ways give the same bits, so the choice may
+    // follow the thread from chunk to chunk and pass to pass.
+    const bool skip = out.skip_zero && K > 1;
+    const bool rows_kernel = st && diag_rows_kernel<T, VB>(*st);
+    const bool by_component = st && !rows_kernel;
+    const double dd = static_cast<double>(X.d);
+    const bool matrices = model.cov == CovType::full || model.cov == CovType::tied;
+    const double dense_live = dense_live_share<VB>(!st ? 0.0 : matrices ? dd * (dd + 3) / 2 : 2 * dd);
+    for (index_t b0 = r0; b0 < r1; b0 += ld) {
+        const index_t nb = std::min(ld, r1 - b0);
+        load_block<T, VB>(X, b0, nb, ws.xt.data(), ws.w.data(), ld);
+        if (out.check_finite) finite = block_finite<T, VB>(ws.xt.data(), X.d * ld) && finite;
+        block_log_densities<T, VB>(model, nb, prefetch_after(X, b0, nb, r1, next_r0, ld, K), ws);
+        std::int64_t* lab = out.labels ? out.labels + b0 : nullptr;
+        block_max<T, VB>(ws.logp.data(), ws.mx.data(), K, ld, nb, lab);
+        const bool any_far = block_far_points(X, model, b0, nb, ws, lab);
+        const index_t ngb = (nb + GR - 1) / GR;
+        const bool live_only = block_live_only<T, VB>(K, ngb, skip, by_component, dense_live, ws);
+        block_exp_sum<T, VB>(K, nb, ngb, live_only, out.resp != nullptr, ws);
+        T* __restrict mx = ws.mx.data();
+        T* __restrict sum = ws.sum.data();
+        loglik.log_prob(mx, sum, nb, any_far, ws.far.data());
+        loglik.add(mx, sum, ws.w.data(), nb, ll, sw);
+        if (out.log_prob_norm) std::copy(mx, mx + nb, out.log_prob_norm + b0);
+        if (!out.resp && !st) continue;
+#pragma omp simd
+        for (index_t i = 0; i < nb; ++i) sum[i] = T(1) / sum[i];
+        if (out.resp) block_responsibilities(ws.logp.data(), sum, K, ld, nb, out.resp + b0 * K);
+        if (st) block_statistics<T, VB>(X, b0, nb, ngb, out.resp != nullptr, live_only, rows_kernel, *st, ws);
+    }
+    if (st) flush_stats<T, VB>(*st, ws);
+    loglik.finish(ll);
     return finite;
 }
 
