@@ -34,6 +34,8 @@ def e_step(
     labels: npt.NDArray[np.int64] | None = None,
     n_threads: int = 1,
     check_finite: bool = False,
+    skip_zero: bool = True,
+    log_constants: npt.NDArray[np.float64] | None = None,
 ) -> float: ...
 def em_fit(
     X: _FArray,
@@ -59,6 +61,8 @@ def em_stats(
     precisions_cholesky: npt.NDArray[np.float64],
     *,
     n_threads: int = 1,
+    skip_zero: bool = True,
+    log_constants: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, Any]: ...
 def m_step_from_stats(
     nk: npt.NDArray[np.float64],

@@ -617,13 +617,17 @@ void stats_pass(const DataView<T>& X, const std::int64_t* labels, const T* resp,
 // `scratch` (optional) holds the per-chunk partials between calls: an EM loop
 // passes the same one each iteration, so that they are allocated once per fit
 // rather than mapped and zeroed afresh each pass (at G2's 250 chunks of 33 KB,
-// the page faults alone took 3% of an iteration).
+// the page faults alone took 3% of an iteration). `log_constants` (optional)
+// holds K constants c_k of the log-densities in place of
+// mixture_log_constants(params) (gaussian.hpp): the E-step of another
+// estimator through the same pass.
 template <class T>
 double e_step(const DataView<T>& X, const MixtureParams& params, const EStepOutputs<T>& out,
-              SuffStats* stats, int n_threads, std::vector<SuffStats>* scratch = nullptr) {
+              SuffStats* stats, int n_threads, std::vector<SuffStats>* scratch = nullptr,
+              const double* log_constants = nullptr) {
     const index_t N = X.n, D = X.d, K = params.k;
     if (D != params.d) throw std::invalid_argument("e_step: X has a different number of features than the model");
-    const Model<T> model(params);
+    const Model<T> model(params, log_constants);
     const index_t ld = detail::block_rows(D, K, params.cov);
     SuffStats proto(params.cov, K, D);
     proto.shift = params.means;
