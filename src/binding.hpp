@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "gaussmix/em.hpp"
+#include "gaussmix/data.hpp"
 #include "gaussmix/gaussian.hpp"
 #include "gaussmix/suffstats.hpp"
 

@@ -1,6 +1,7 @@
 // The compiled core of gaussmix: one module, one register_* call per area.
 #include "binding.hpp"
-#include "gaussmix/em.hpp"
+#include "gaussmix/data.hpp"
+#include "gaussmix/parallel.hpp"
 #include "gaussmix/vmath.hpp"
 
 #include <algorithm>

@@ -5,7 +5,9 @@
 
 #include "binding.hpp"
 #include "gaussmix/cholesky.hpp"
+#include "gaussmix/data.hpp"
 #include "gaussmix/em.hpp"
+#include "gaussmix/estep.hpp"
 #include "gaussmix/kmeans.hpp"
 #include "gaussmix/suffstats.hpp"
 
@@ -15,11 +17,20 @@ namespace {
 
 using opt_weights = std::optional<carray<double>>;
 
+// The K constants c_k of the log-densities, or null for the default ones
+// (mixture_log_constants).
+const double* log_constants_of(const opt_weights& log_constants, index_t k) {
+    if (!log_constants) return nullptr;
+    require_shape(*log_constants, {k}, "log_constants");
+    return log_constants->data();
+}
+
 template <class T>
 double e_step_py(const carray<T>& X, const opt_weights& sample_weight, const std::string& covariance_type,
                  const carray<double>& weights, const carray<double>& means, const carray<double>& prec_chol,
                  std::optional<carray<T>> log_prob_norm, std::optional<carray<T>> resp,
-                 std::optional<carray<std::int64_t>> labels, int n_threads, bool check_finite, bool skip_zero) {
+                 std::optional<carray<std::int64_t>> labels, int n_threads, bool check_finite, bool skip_zero,
+                 const opt_weights& log_constants) {
     const DataView<T> xv = data_view(X, sample_weight);
     const MixtureParams p = params_from_arrays(covariance_type, weights, means, prec_chol);
     if (p.d != xv.d)
@@ -40,9 +51,10 @@ double e_step_py(const carray<T>& X, const opt_weights& sample_weight, const std
         require_shape(*labels, {xv.n}, "labels");
         out.labels = labels->mutable_data();
     }
+    const double* consts = log_constants_of(log_constants, p.k);
     check_threads(n_threads);
     py::gil_scoped_release release;
-    return e_step<T>(xv, p, out, nullptr, n_threads);
+    return e_step<T>(xv, p, out, nullptr, n_threads, nullptr, consts);
 }
 
 template <class T>
@@ -157,19 +169,20 @@ SuffStats stats_from_resp_py(const carray<T>& X, const opt_weights& sample_weigh
 template <class T>
 SuffStats em_stats_py(const carray<T>& X, const opt_weights& sample_weight, const std::string& covariance_type,
                      const carray<double>& weights, const carray<double>& means, const carray<double>& prec_chol,
-                     int n_threads, bool skip_zero) {
+                     int n_threads, bool skip_zero, const opt_weights& log_constants) {
     const DataView<T> xv = data_view(X, sample_weight);
     const MixtureParams p = params_from_arrays(covariance_type, weights, means, prec_chol);
     if (p.d != xv.d)
         throw std::invalid_argument("X has " + std::to_string(xv.d) + " features, but the model has " +
                                     std::to_string(p.d));
+    const double* consts = log_constants_of(log_constants, p.k);
     check_threads(n_threads);
     SuffStats st;
     {
         py::gil_scoped_release release;
         EStepOutputs<T> out;
         out.skip_zero = skip_zero;
-        e_step<T>(xv, p, out, &st, n_threads);
+        e_step<T>(xv, p, out, &st, n_threads, nullptr, consts);
     }
     return st;
 }
@@ -180,11 +193,13 @@ void register_typed(py::module_& m) {
           py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"), py::kw_only(),
           py::arg("log_prob_norm").noconvert() = py::none(), py::arg("resp").noconvert() = py::none(),
           py::arg("labels").noconvert() = py::none(), py::arg("n_threads") = 1, py::arg("check_finite") = false,
-          py::arg("skip_zero") = true,
+          py::arg("skip_zero") = true, py::arg("log_constants") = py::none(),
           "E-step: fills the given per-sample outputs and returns the weighted mean log-likelihood. "
           "check_finite: raise NonFiniteInput if X holds an infinity or a NaN. skip_zero=False: compute "
           "every exponential and statistic, also where the responsibilities are all zero (the same "
-          "results for finite X, weights and differences x - mean; for tests).");
+          "results for finite X, weights and differences x - mean; for tests). log_constants: the K "
+          "constants c_k of the log-densities l_ik = c_k - 0.5 ||(x_i - mu_k)^T U_k||^2 (None: "
+          "log weights_k + log det U_k - 0.5 D log 2pi, those of maximum likelihood).");
     m.def("em_fit", &em_fit_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"), py::arg("covariance_type"),
           py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"), py::kw_only(), py::arg("tol"),
           py::arg("max_iter"), py::arg("reg_covar"), py::arg("prev_lower_bound"), py::arg("n_threads") = 1,
@@ -206,7 +221,9 @@ void register_typed(py::module_& m) {
     m.def("em_stats", &em_stats_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
           py::arg("covariance_type"), py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"),
           py::kw_only(), py::arg("n_threads") = 1, py::arg("skip_zero") = true,
-          "One E-step's sufficient statistics (SuffStats) around the means (skip_zero: as for e_step).");
+          py::arg("log_constants") = py::none(),
+          "One E-step's sufficient statistics (SuffStats) around the means (skip_zero, log_constants: as "
+          "for e_step).");
 }
 
 // Initial precisions -> (precisions_cholesky, covariances), or None when

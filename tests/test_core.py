@@ -5,6 +5,7 @@ order raises TypeError (pybind11's "incompatible function arguments") instead
 of a silent copy; wrong shapes raise ValueError naming the argument.
 """
 
+import math
 import re
 import subprocess
 import sys
@@ -634,6 +635,98 @@ def test_e_step_is_bitwise_identical_for_any_thread_count(covariance_type, dtype
         assert ret == results[0][0]
         for key in outs:
             assert_array_equal(outs[key], results[0][1][key])
+
+
+# ------------------------------------------- e_step with given log-constants
+
+
+def _default_log_constants(covariance_type, weights, prec_chol, d):
+    """c_k = log w_k + log det U_k - 0.5 D log 2pi, summed in the engine's order."""
+    constants = []
+    for j, w in enumerate(weights):
+        if covariance_type == "full":
+            log_det = 0.0
+            for i in range(d):
+                log_det += math.log(prec_chol[j, i, i])
+        elif covariance_type == "tied":
+            log_det = 0.0
+            for i in range(d):
+                log_det += math.log(prec_chol[i, i])
+        elif covariance_type == "diag":
+            log_det = 0.0
+            for i in range(d):
+                log_det += math.log(prec_chol[j, i])
+        else:
+            log_det = d * math.log(prec_chol[j])
+        constants.append(math.log(w) + log_det - 0.5 * d * 1.8378770664093454836)
+    return np.array(constants)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_e_step_with_the_default_log_constants_given_is_bitwise_identical(covariance_type, dtype, weighted):
+    n, k, d = 2000, 5, 6
+    rng = np.random.default_rng(3)
+    weights, means, prec_chol, _ = random_params(covariance_type, k, d, seed=3)
+    X = (means[rng.integers(0, k, n)] + rng.normal(size=(n, d)) * 1.5).astype(dtype)
+    sample_weight = rng.uniform(0.0, 3.0, n) if weighted else None
+    constants = _default_log_constants(covariance_type, weights, prec_chol, d)
+    args = (X, sample_weight, covariance_type, weights, means, prec_chol)
+    for extra in ({}, {"log_constants": None}, {"log_constants": constants}):
+        outs = _outputs(n, k, dtype)
+        ret = _core.e_step(*args, n_threads=2, **outs, **extra)
+        bare = _core.e_step(*args, n_threads=2, **extra)
+        stats = _core.em_stats(*args, n_threads=2, **extra)
+        if not extra:
+            expected = (ret, bare, outs, stats)
+            continue
+        assert ret == expected[0] and bare == expected[1]
+        _same(outs, expected[2])
+        _same(stats, expected[3])
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_e_step_with_other_log_constants_matches_numpy(covariance_type, weighted):
+    # l_ik = c_k - 0.5 ||(x_i - mu_k)^T U_k||^2 with the given c_k: the
+    # log-densities of maximum likelihood shifted by c_k - (log w_k + log det U_k
+    # - 0.5 D log 2pi), and everything downstream follows
+    n, k, d = 1003, 4, 5
+    rng = np.random.default_rng(4)
+    weights, means, prec_chol, covs = random_params(covariance_type, k, d, seed=4)
+    X = means[rng.integers(0, k, n)] + rng.normal(size=(n, d)) * 1.5
+    sample_weight = rng.uniform(0.0, 3.0, n) if weighted else None
+    shift = rng.uniform(-3.0, 3.0, k)
+    constants = _default_log_constants(covariance_type, weights, prec_chol, d) + shift
+    args = (X, sample_weight, covariance_type, weights, means, prec_chol)
+
+    outs = _outputs(n, k)
+    ret = _core.e_step(*args, n_threads=2, log_constants=constants, **outs)
+    weighted_log_prob, _ = reference_log_prob(X, weights, means, covs)
+    weighted_log_prob += shift
+    log_prob = logsumexp(weighted_log_prob, axis=1)
+    resp = np.exp(weighted_log_prob - log_prob[:, None])
+    assert_allclose(outs["log_prob_norm"], log_prob, rtol=1e-12)
+    assert_allclose(outs["resp"], resp, rtol=1e-11, atol=1e-300)
+    assert_array_equal(outs["labels"], np.argmax(weighted_log_prob, axis=1))
+    assert_allclose(ret, np.average(log_prob, weights=sample_weight), rtol=1e-12)
+    default = _outputs(n, k)
+    _core.e_step(*args, n_threads=2, **default)
+    assert np.max(np.abs(default["log_prob_norm"] - outs["log_prob_norm"])) > 0.1
+
+    stats = _core.em_stats(*args, n_threads=2, log_constants=constants)
+    w = np.ones(n) if sample_weight is None else sample_weight
+    assert_allclose(stats.nk, (resp * w[:, None]).sum(axis=0), rtol=1e-12)
+    assert_allclose(stats.loglik, np.dot(w, log_prob), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["e_step", "em_stats"])
+@pytest.mark.parametrize("shape", [(K + 1,), (K, 1), ()])
+def test_log_constants_of_the_wrong_shape_raise_value_error(name, shape):
+    weights, means, prec_chol, _ = random_params("full", K, D)
+    with pytest.raises(ValueError, match="log_constants"):
+        getattr(_core, name)(_data(), None, "full", weights, means, prec_chol, log_constants=np.zeros(shape))
 
 
 # ---------------------------------------------------- other entry points

@@ -7,8 +7,8 @@ peak resident set size is reset (/proc/self/clear_refs) and the measured call
 runs. The reported figure is VmHWM after the call minus VmRSS before it: the
 largest amount of memory the call itself had resident at any moment.
 
-Memory that an engine pass may hold, from cpp/include/gaussmix/em.hpp,
-parallel.hpp and kmeans.hpp (N samples, D features, K components, T threads):
+Memory that an engine pass may hold, from cpp/include/gaussmix/estep.hpp,
+block.hpp, parallel.hpp and kmeans.hpp (N samples, D features, K components, T threads):
 
 * EM (one fused pass per iteration): one SuffStats partial per chunk,
   n_chunks <= 512, each 8 * (K + 2 K D + M) bytes with M = K D^2 (full),

@@ -76,6 +76,8 @@ def e_step(
     labels: npt.NDArray[np.int64] | None = None,
     n_threads: int = 1,
     check_finite: bool = False,
+    skip_zero: bool = True,
+    log_constants: npt.NDArray[np.float64] | None = None,
 ) -> float: ...
 def em_fit(
     X: _FArray,
@@ -101,6 +103,8 @@ def em_stats(
     precisions_cholesky: npt.NDArray[np.float64],
     *,
     n_threads: int = 1,
+    skip_zero: bool = True,
+    log_constants: npt.NDArray[np.float64] | None = None,
 ) -> SuffStats: ...
 def kmeans_plusplus(
     X: _FArray, sample_weight: _Weights, n_clusters: int, seed: int, n_threads: int = 1

@@ -3,7 +3,11 @@
 // For component k with mean mu_k and precision Cholesky factor U_k (upper):
 //   log pi_k + log N(x | mu_k, Sigma_k)
 //     = c_k - 0.5 * ||(x - mu_k)^T U_k||^2,
-//   c_k = log pi_k + log det U_k - 0.5 D log(2 pi).
+//   c_k = log pi_k + log det U_k - 0.5 D log(2 pi)
+// by default (maximum likelihood). A caller may give other constants: with
+// variational Bayes, U_k the Cholesky factor of nu_k W_k and
+//   c_k = E[log pi_k] + 0.5 E[log |Lambda_k|] - 0.5 D log(2 pi)
+//         - 0.5 D / beta_k - 0.5 D log nu_k.
 // full: U_k is D x D;  tied: one U for all k;  diag: U_k = diag(p_k);
 // spherical: U_k = p_k I.
 //
@@ -88,7 +92,18 @@ inline std::vector<double> log_det_precision_chol(const MixtureParams& p) {
     return out;
 }
 
-// The parameters cast to the compute type T, with the per-component constant.
+// The per-component constants of maximum likelihood,
+// c_k = log pi_k + log det U_k - 0.5 D log(2 pi).
+inline std::vector<double> mixture_log_constants(const MixtureParams& p) {
+    const auto logdet = log_det_precision_chol(p);
+    std::vector<double> c(p.k);
+    for (index_t j = 0; j < p.k; ++j)
+        c[j] = std::log(p.weights[j]) + logdet[j] - 0.5 * static_cast<double>(p.d) * kLog2Pi;
+    return c;
+}
+
+// The parameters cast to the compute type T, with the per-component constant
+// c_k: mixture_log_constants, or the K values the caller gives.
 template <class T>
 struct Model {
     CovType cov;
@@ -98,7 +113,11 @@ struct Model {
                           // diag: K x D; spherical: K (holds p_k^2)
     std::vector<T> c;     // K
 
-    explicit Model(const MixtureParams& p) : cov(p.cov), k(p.k), d(p.d) {
+    explicit Model(const MixtureParams& p) : Model(p, nullptr) {}
+    Model(const MixtureParams& p, const std::vector<double>& log_constants) : Model(p, log_constants.data()) {}
+
+    // log_constants: K values of c_k, or null for mixture_log_constants(p).
+    Model(const MixtureParams& p, const double* log_constants) : cov(p.cov), k(p.k), d(p.d) {
         mean.assign(p.means.begin(), p.means.end());
         prec.resize(p.prec_chol.size());
         for (std::size_t i = 0; i < prec.size(); ++i) {
@@ -113,10 +132,13 @@ struct Model {
                 for (index_t i = 0; i < d; ++i)
                     for (index_t j = 0; j < i; ++j) prec[m * d * d + i * d + j] = T(0);
         }
-        const auto logdet = log_det_precision_chol(p);
+        std::vector<double> own;
+        if (!log_constants) {
+            own = mixture_log_constants(p);
+            log_constants = own.data();
+        }
         c.resize(k);
-        for (index_t j = 0; j < k; ++j)
-            c[j] = static_cast<T>(std::log(p.weights[j]) + logdet[j] - 0.5 * static_cast<double>(d) * kLog2Pi);
+        for (index_t j = 0; j < k; ++j) c[j] = static_cast<T>(log_constants[j]);
     }
 
     const T* prec_of(index_t j) const {

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "em.hpp"
+#include "data.hpp"
 #include "parallel.hpp"
 #include "vmath.hpp"
 

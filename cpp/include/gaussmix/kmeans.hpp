@@ -20,8 +20,9 @@
 #include <random>
 #include <vector>
 
-#include "em.hpp"
+#include "data.hpp"
 #include "parallel.hpp"
+#include "simd.hpp"
 
 namespace gaussmix {
 
