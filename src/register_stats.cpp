@@ -64,6 +64,36 @@ SuffStats of_parameters_py(const carray<double>& weights, const carray<double>& 
     return of_parameters(p, reg_covar);
 }
 
+py::tuple gaussian_estimates_py(const SuffStats& st, double reg_covar, bool single_precision) {
+    if (!(reg_covar >= 0.0)) throw std::invalid_argument("reg_covar must be >= 0");
+    const double eps =
+        single_precision ? std::numeric_limits<float>::epsilon() : std::numeric_limits<double>::epsilon();
+    const GaussianEstimates g = gaussian_estimates(st, reg_covar, eps);
+    return py::make_tuple(to_array(g.nk, {st.k}), to_array(g.means, {st.k, st.d}),
+                          to_array(g.covariances, prec_shape(st.cov, st.k, st.d)));
+}
+
+py::array_t<double> precisions_cholesky_py(const carray<double>& covariances, const std::string& covariance_type,
+                                           bool single_precision) {
+    const CovType c = cov_type_from_string(covariance_type);
+    const py::ssize_t want_ndim = c == CovType::full ? 3 : c == CovType::spherical ? 1 : 2;
+    if (covariances.ndim() != want_ndim)
+        throw std::invalid_argument("covariances has the wrong number of dimensions for '" + covariance_type + "'");
+    const index_t d = c == CovType::spherical ? 1 : covariances.shape(want_ndim - 1);
+    const index_t k = c == CovType::tied ? 1 : covariances.shape(0);
+    if ((c == CovType::full || c == CovType::tied) && covariances.shape(want_ndim - 2) != d)
+        throw std::invalid_argument("covariances must be square matrices");
+    std::vector<py::ssize_t> shape(covariances.shape(), covariances.shape() + covariances.ndim());
+    py::array_t<double> u(shape);
+    const double* cv = covariances.data();
+    double* out = u.mutable_data();
+    {
+        py::gil_scoped_release release;
+        factor_covariances(c, k, d, cv, out, single_precision);
+    }
+    return u;
+}
+
 }  // namespace
 
 void register_stats(py::module_& m) {
@@ -102,6 +132,9 @@ void register_stats(py::module_& m) {
         .def("m_step", &m_step_py, py::arg("reg_covar"), py::kw_only(), py::arg("single_precision") = false,
              py::arg("initial") = false,
              "Maximum-likelihood parameters (dict) from the statistics; initial: weights divided by sum_w.")
+        .def("gaussian_estimates", &gaussian_estimates_py, py::arg("reg_covar"), py::kw_only(),
+             py::arg("single_precision") = false,
+             "(n_k + 10 eps, means, covariances + reg_covar) of each component, not factored.")
         .def(py::pickle(
             [](const SuffStats& st) {
                 return py::make_tuple(cov_name(st.cov), to_array(st.nk, {st.k}), to_array(st.a, {st.k, st.d}),
@@ -114,6 +147,10 @@ void register_stats(py::module_& m) {
                                          t[2].cast<carray<double>>(), t[3].cast<carray<double>>(),
                                          t[4].cast<carray<double>>(), t[5].cast<double>(), t[6].cast<double>());
             }));
+    m.def("precisions_cholesky", &precisions_cholesky_py, py::arg("covariances").noconvert(),
+          py::arg("covariance_type"), py::kw_only(), py::arg("single_precision") = false,
+          "Upper Cholesky factors of the precisions of covariances (scikit-learn's layout); raises the "
+          "ill-defined covariance error naming the first component that is not positive definite.");
 }
 
 }  // namespace gaussmix::binding

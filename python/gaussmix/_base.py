@@ -17,12 +17,16 @@ An estimator supplies only its own steps:
 ``_parameters_from_initial(stats, inits, single_precision)``
     Parameters from the statistics of the initial responsibilities (None when
     ``_needs_initial_stats(inits)`` is false) and its starting values.
+``_prepare_fit(source, n_threads)``
+    Whatever the estimator derives from the data before initialising (e.g.
+    data-dependent priors); nothing by default.
 ``_engine_fit(X, sample_weight, params, lower_bound, max_iter, n_threads, check)``
-    Iterations on an in-memory array in one engine call.
+    Iterations on an in-memory array in one engine call (where the engine
+    has the estimator's loop: ``_engine_loop``).
 ``_step_from_stats(stats, params, single_precision)``
     ``(lower_bound, new parameters)`` from one E-step's summed statistics.
-``_e_step_params()``
-    The keyword arguments of an E-step with the fitted parameters.
+``_e_step_args(params)``
+    The keyword arguments of an E-step with these parameters.
 ``_current_parameters()`` / ``_set_parameters(params, dtype)``
     Its fitted state, to and from the dict the engine speaks.
 """
@@ -41,7 +45,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _core, _sources, _streaming
-from ._validation import aligned, effective_n_threads, is_dask_collection, validate_params
+from ._validation import (
+    aligned,
+    check_float_array,
+    effective_n_threads,
+    is_dask_collection,
+    validate_params,
+)
 
 
 def as_f64(a):
@@ -51,6 +61,14 @@ def as_f64(a):
 
 class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class for mixture models: the shared fit flow and outputs."""
+
+    # Whether the engine runs this estimator's whole loop on an in-memory
+    # array (_engine_fit); otherwise each iteration is one engine pass.
+    _engine_loop = False
+    # Whether sample weights are scaled to mean one (estimators whose fit
+    # depends on the weights only up to a common factor); otherwise they are
+    # taken as counts.
+    _normalise_weights = True
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -109,18 +127,21 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _parameters_from_initial(self, stats, inits, single_precision):
         """Starting parameters from the initial statistics and starting values."""
 
-    @abstractmethod
     def _engine_fit(self, X, sample_weight, params, lower_bound, max_iter, n_threads, check):
         """Iterations on an in-memory array: a dict of parameters, lower_bounds,
-        n_iter and converged."""
+        n_iter and converged (estimators with _engine_loop)."""
+        raise NotImplementedError
+
+    def _prepare_fit(self, source, n_threads):
+        """What the estimator derives from the data before initialising."""
 
     @abstractmethod
     def _step_from_stats(self, stats, params, single_precision):
         """(lower bound, new parameters) from one E-step's summed statistics."""
 
     @abstractmethod
-    def _e_step_params(self):
-        """Keyword arguments of an E-step with the fitted parameters."""
+    def _e_step_args(self, params):
+        """Keyword arguments of an E-step with the parameters ``params``."""
 
     @abstractmethod
     def _current_parameters(self):
@@ -224,15 +245,18 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             The fitted mixture.
         """
         validate_params(self)
-        self._fit_source(
-            _sources.chunk_source(chunks, effective_n_threads(self.n_jobs)), init_size
+        source = _sources.chunk_source(
+            chunks, effective_n_threads(self.n_jobs), self._normalise_weights
         )
+        self._fit_source(source, init_size)
         return self
 
     def _fit(self, X, sample_weight, init_size):
         """Fit on X; returns the source it was read through."""
         validate_params(self)
-        source = _sources.fit_source(self, X, sample_weight, effective_n_threads(self.n_jobs))
+        source = _sources.fit_source(
+            self, X, sample_weight, effective_n_threads(self.n_jobs), self._normalise_weights
+        )
         check = getattr(source, "check", None)
         if check is None:
             self._fit_source(source, init_size)
@@ -287,6 +311,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             if hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
         n_threads = effective_n_threads(self.n_jobs)
+        self._prepare_fit(source, n_threads)
         if init_size is None:
             init_size = (
                 n_samples
@@ -305,7 +330,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 sample, sw = source.take(indices)
             return self._initial_parameters(sample, sw, random_state, inits, n_threads)
 
-        if source.in_memory:
+        if source.in_memory and self._engine_loop:
             X, sw = source.take(None)
 
             def run(params, lower_bound):
@@ -315,11 +340,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
             def step(params):
                 block_stats = functools.partial(
-                    _streaming.em_block_stats,
-                    covariance_type=self.covariance_type,
-                    weights=as_f64(params["weights"]),
-                    means=as_f64(params["means"]),
-                    precisions_cholesky=as_f64(params["precisions_cholesky"]),
+                    _streaming.em_block_stats, **self._e_step_args(params)
                 )
                 return self._step_from_stats(source.map_reduce(block_stats), params, single)
 
@@ -448,11 +469,32 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
         return self._iterate(step, params, lower_bound)
 
+    # ------------------------------ scikit-learn's private steps, by name
+
+    def _check_parameters(self, X):
+        """What the estimator derives from X before initialising
+        (scikit-learn's step of that name, for code written against it)."""
+        n_threads = effective_n_threads(self.n_jobs)
+        X = check_float_array(X, dtype=_sources.FLOAT_DTYPES, order="C")
+        source = _sources.MemorySource(X, None, n_threads).scan()
+        self._prepare_fit(source, n_threads)
+
+    def _initialize_parameters(self, X, random_state):
+        """Sets the starting parameters that ``init_params`` gives on X
+        (scikit-learn's step of that name, for code written against it)."""
+        n_threads = effective_n_threads(self.n_jobs)
+        X = check_float_array(X, dtype=_sources.FLOAT_DTYPES, order="C")
+        inits = self._check_initial_parameters(X.shape[1])
+        params = self._initial_parameters(X, None, random_state, inits, n_threads)
+        self._set_parameters(params, X.dtype)
+
     # ------------------------------------------------------- after fitting
 
     def _e_step_fn(self, output):
         """The block function computing one per-sample output of the fitted model."""
-        return functools.partial(_streaming.e_step_block, output=output, **self._e_step_params())
+        return functools.partial(
+            _streaming.e_step_block, output=output, **self._e_step_args(self._current_parameters())
+        )
 
     def _per_sample(self, X, output):
         """One per-sample output ('log_prob_norm', 'resp' or 'labels') for X.

@@ -262,6 +262,8 @@ class GaussianMixture(BaseMixture):
     """
 
 
+    _engine_loop = True
+
     _parameter_constraints: dict = {
         **BaseMixture._parameter_constraints,
         "weights_init": ["array-like", None],
@@ -375,12 +377,12 @@ class GaussianMixture(BaseMixture):
             ),
         )
 
-    def _e_step_params(self):
+    def _e_step_args(self, params):
         return dict(
             covariance_type=self.covariance_type,
-            weights=as_f64(self.weights_),
-            means=as_f64(self.means_),
-            precisions_cholesky=as_f64(self.precisions_cholesky_),
+            weights=as_f64(params["weights"]),
+            means=as_f64(params["means"]),
+            precisions_cholesky=as_f64(params["precisions_cholesky"]),
         )
 
     def _current_parameters(self):

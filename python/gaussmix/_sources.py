@@ -52,8 +52,9 @@ class MemorySource:
     in_memory = True
     remote = False
 
-    def __init__(self, X, sample_weight, n_threads, check=None):
+    def __init__(self, X, sample_weight, n_threads, check=None, normalise_weights=True):
         self.X = X
+        self.normalise_weights = normalise_weights
         self.raw_weight = sample_weight
         self.sample_weight = None
         self.n_samples, self.n_features = X.shape
@@ -62,7 +63,9 @@ class MemorySource:
         self.check = check
 
     def scan(self):
-        self.sample_weight = check_sample_weight(self.raw_weight, self.n_samples)
+        self.sample_weight = check_sample_weight(
+            self.raw_weight, self.n_samples, self.normalise_weights
+        )
         return self
 
     def take(self, indices):
@@ -83,28 +86,33 @@ class MemorySource:
         )
 
 
-def fit_source(estimator, X, sample_weight, n_threads):
+def fit_source(estimator, X, sample_weight, n_threads, normalise_weights=True):
     """The source a fit reads ``X`` (and ``sample_weight``) through.
 
     An in-memory array is validated here, as scikit-learn's ``fit`` validates
     it (setting ``n_features_in_`` and ``feature_names_in_``); its finiteness
     check may be left to the engine's first pass (``source.check``).
+    ``normalise_weights``: scale the weights to mean one (else they are counts).
     """
     if is_dask_collection(X):
         from .dask import DaskSource
 
-        return DaskSource(X, sample_weight)
+        return DaskSource(X, sample_weight, normalise_weights=normalise_weights)
     if isinstance(X, np.memmap):
-        return _streaming.ArraySource(X, sample_weight, n_threads=n_threads)
+        return _streaming.ArraySource(
+            X, sample_weight, n_threads=n_threads, normalise_weights=normalise_weights
+        )
     X, check = validate_deferred(
         estimator, X, dtype=FLOAT_DTYPES, ensure_min_samples=2, order="C"
     )
-    return MemorySource(X, sample_weight, n_threads, check)
+    return MemorySource(X, sample_weight, n_threads, check, normalise_weights)
 
 
-def chunk_source(chunks, n_threads):
+def chunk_source(chunks, n_threads, normalise_weights=True):
     """The source of a fit over an iterable of chunks (``fit_chunks``)."""
-    return _streaming.ChunkSource(chunks, n_threads=n_threads)
+    return _streaming.ChunkSource(
+        chunks, n_threads=n_threads, normalise_weights=normalise_weights
+    )
 
 
 def query_source(estimator, X, model_dtype, n_threads):

@@ -203,7 +203,8 @@ class ArraySource:
     in_memory = False
     remote = False
 
-    def __init__(self, X, sample_weight=None, block_rows=None, n_threads=None, compute_dtype=None):
+    def __init__(self, X, sample_weight=None, block_rows=None, n_threads=None, compute_dtype=None,
+                 normalise_weights=True):
         if getattr(X, "ndim", None) != 2:
             raise ValueError(
                 "Expected 2D array, got %s instead" % ("an array of %d dimensions" % X.ndim
@@ -219,6 +220,7 @@ class ArraySource:
         self.dtype = np.float32 if X.dtype == np.float32 else np.float64
         self.compute_dtype = np.result_type(self.dtype, compute_dtype or self.dtype)
         self.n_threads = n_threads
+        self.normalise_weights = normalise_weights
         self.weight_scale = None
         self._release = _page_release(X)
         self._release_w = _page_release(sample_weight) if sample_weight is not None else None
@@ -260,7 +262,8 @@ class ArraySource:
     def scan(self):
         parts = [_scan_block(xb, wb) for _, xb, wb in self.blocks(validate=True)]
         n, w_sum, w_max = combine_scans(parts)
-        self.weight_scale = weight_scale(n, w_sum, w_max, self.sample_weight is not None)
+        scale = weight_scale(n, w_sum, w_max, self.sample_weight is not None)
+        self.weight_scale = scale if self.normalise_weights else None
         return self
 
     def map_reduce(self, fn):
@@ -335,7 +338,7 @@ class ChunkSource:
     in_memory = False
     remote = False
 
-    def __init__(self, chunks, n_threads=None):
+    def __init__(self, chunks, n_threads=None, normalise_weights=True):
         if callable(chunks):
             self._factory = chunks
         elif hasattr(chunks, "__iter__") and iter(chunks) is not chunks:
@@ -353,6 +356,7 @@ class ChunkSource:
             )
         self.n_samples = self.n_features = None
         self.n_threads = n_threads
+        self.normalise_weights = normalise_weights
         self.dtype = None
         self.weighted = None
         self.weight_scale = None
@@ -410,7 +414,8 @@ class ChunkSource:
             raise ValueError("chunks yielded no data.")
         n, w_sum, w_max = combine_scans(parts)
         self.n_samples = n
-        self.weight_scale = weight_scale(n, w_sum, w_max, self.weighted)
+        scale = weight_scale(n, w_sum, w_max, self.weighted)
+        self.weight_scale = scale if self.normalise_weights else None
         return self
 
     def map_reduce(self, fn):
@@ -438,8 +443,20 @@ def _threads(n_threads):
     return max(1, int(_core.default_threads())) if n_threads is None else n_threads
 
 
-def em_block_stats(X, w, *, covariance_type, weights, means, precisions_cholesky, n_threads=None):
-    """One block's E-step statistics (a module-level function: Dask pickles it)."""
+def _constants(log_constants):
+    """The optional per-component constants of an E-step, as the engine takes them."""
+    if log_constants is None:
+        return {}
+    return {"log_constants": aligned(log_constants, np.float64)}
+
+
+def em_block_stats(X, w, *, covariance_type, weights, means, precisions_cholesky,
+                   log_constants=None, n_threads=None):
+    """One block's E-step statistics (a module-level function: Dask pickles it).
+
+    ``log_constants``: the K constants c_k of the log-densities (None: those
+    of a maximum-likelihood mixture with these weights).
+    """
     n_threads = _threads(n_threads)
     # Arrays unpickled on a Dask worker may sit at any offset of a frame.
     return _core.em_stats(
@@ -450,11 +467,26 @@ def em_block_stats(X, w, *, covariance_type, weights, means, precisions_cholesky
         aligned(means, np.float64),
         aligned(precisions_cholesky, np.float64),
         n_threads=n_threads,
+        **_constants(log_constants),
+    )
+
+
+def moment_block_stats(X, w, *, shift, covariance_type, n_threads=None):
+    """A block's statistics as those of one component holding every row,
+    around ``shift`` (1 x D): its weighted mean and scatter, summed over
+    blocks (a module-level function: Dask pickles it)."""
+    return _core.stats_from_labels(
+        aligned(X, X.dtype),
+        None if w is None else aligned(w, np.float64),
+        np.zeros(X.shape[0], dtype=np.int64),
+        shift,
+        covariance_type,
+        _threads(n_threads),
     )
 
 
 def e_step_block(X, *, output, covariance_type, weights, means, precisions_cholesky,
-                 n_threads=None, out=None, check_finite=False):
+                 log_constants=None, n_threads=None, out=None, check_finite=False):
     """One per-sample output of an E-step on a block of rows, in X's dtype.
 
     ``output``: 'log_prob_norm', 'resp' or 'labels'; written into ``out`` when
@@ -476,6 +508,7 @@ def e_step_block(X, *, output, covariance_type, weights, means, precisions_chole
         aligned(precisions_cholesky, np.float64),
         n_threads=_threads(n_threads),
         check_finite=check_finite,
+        **_constants(log_constants),
         **{output: out},
     )
     return out

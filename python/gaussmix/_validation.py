@@ -328,11 +328,11 @@ def effective_n_threads(n_jobs):
 _MAX_THREADS = 4096
 
 
-def check_sample_weight(sample_weight, n_samples):
+def check_sample_weight(sample_weight, n_samples, normalise=True):
     """Validate sample weights: finite, non-negative, not all zero, shape (n_samples,).
 
     Returns a new float64 C-contiguous array (never the caller's array), or
-    None when ``sample_weight`` is None.
+    None when ``sample_weight`` is None; scaled to mean 1 when ``normalise``.
     """
     if sample_weight is None:
         return None
@@ -359,6 +359,8 @@ def check_sample_weight(sample_weight, n_samples):
         raise ValueError("Negative values in data passed to sample_weight.")
     if not np.any(sample_weight > 0):
         raise ValueError("Sample weights must contain at least one non-zero number.")
+    if not normalise:  # the weights are counts (e.g. a Bayesian fit's)
+        return sample_weight
     # The estimators depend on the weights only up to a common factor; scale
     # them to mean 1 (the unweighted scale), so that neither their sum
     # overflows nor the fixed 10 eps that EM adds to each component's weight

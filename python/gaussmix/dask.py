@@ -123,7 +123,7 @@ class DaskSource:
     remote = True
     n_threads = None
 
-    def __init__(self, X, sample_weight=None, compute_dtype=None):
+    def __init__(self, X, sample_weight=None, compute_dtype=None, normalise_weights=True):
         X = _rows_chunked(X)
         self.X = X
         self.n_samples, self.n_features = int(X.shape[0]), int(X.shape[1])
@@ -133,6 +133,7 @@ class DaskSource:
         self._weighted = sample_weight is not None
         self._starts = np.concatenate([[0], np.cumsum(X.chunks[0])]).astype(np.int64)
         self.weight_scale = None
+        self.normalise_weights = normalise_weights
         self.compute_dtype = np.result_type(self.dtype, compute_dtype or self.dtype)
 
     @classmethod
@@ -147,7 +148,8 @@ class DaskSource:
         ]
         (summaries,) = _compute(parts)
         n, w_sum, w_max = _streaming.combine_scans(summaries)
-        self.weight_scale = _streaming.weight_scale(n, w_sum, w_max, self._weighted)
+        scale = _streaming.weight_scale(n, w_sum, w_max, self._weighted)
+        self.weight_scale = scale if self.normalise_weights else None
         return self
 
     def _scale(self):

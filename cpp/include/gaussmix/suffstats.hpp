@@ -244,32 +244,40 @@ inline SuffStats of_parameters(const MixtureParams& p, double reg_covar) {
     return out;
 }
 
-// The M-step. `eps` is the machine epsilon of the data type (scikit-learn adds
-// 10 eps to each n_k). `weights_over` divides n_k into the weights: the total
-// n_k for an EM step, the total sample weight at initialisation (as
-// scikit-learn divides by n_samples there). Throws IllDefinedCovariance.
-inline void m_step(const SuffStats& st, double reg_covar, double eps, bool initial, MixtureParams& out) {
-    const index_t K = st.k, D = st.d;
-    out = MixtureParams(st.cov, K, D);
-    std::vector<double> nk(K);
-    double total = 0.0;
-    for (index_t j = 0; j < K; ++j) {
-        nk[j] = st.nk[j] + 10.0 * eps;
-        total += nk[j];
-    }
-    const double denom = initial ? st.sum_w : total;
-    for (index_t j = 0; j < K; ++j) out.weights[j] = nk[j] / denom;
+// The weighted Gaussian estimates of each component, as scikit-learn's
+// _estimate_gaussian_parameters computes them (the M-step of maximum
+// likelihood, and the statistics variational Bayes updates its posteriors
+// from): n_k + 10 eps, the means s_k + d and the covariances
+// (S_k - a_k d^T - d a_k^T + n_k d d^T) / (n_k + 10 eps) + reg I (tied: summed
+// over k and divided by the total; spherical: the mean of the diagonal).
+// `eps` is the machine epsilon of the data type. Nothing is factored: the
+// covariances may be singular.
+struct GaussianEstimates {
+    std::vector<double> nk;           // K, with 10 eps added
+    std::vector<double> means;        // K x D
+    std::vector<double> covariances;  // cov_size(cov, K, D)
+    double total = 0.0;               // sum of nk
+};
 
+inline GaussianEstimates gaussian_estimates(const SuffStats& st, double reg_covar, double eps) {
+    const index_t K = st.k, D = st.d;
+    GaussianEstimates g;
+    g.nk.resize(K);
+    g.means.resize(K * D);
+    g.covariances.resize(cov_size(st.cov, K, D));
+    for (index_t j = 0; j < K; ++j) {
+        g.nk[j] = st.nk[j] + 10.0 * eps;
+        g.total += g.nk[j];
+    }
     std::vector<double> delta(K * D);
     for (index_t j = 0; j < K; ++j) {
         for (index_t l = 0; l < D; ++l) {
             const double sh = st.shift[j * D + l];
-            const double dl = st.a[j * D + l] / nk[j];
-            out.means[j * D + l] = sh + dl;
+            const double dl = st.a[j * D + l] / g.nk[j];
+            g.means[j * D + l] = sh + dl;
             delta[j * D + l] = dl;
         }
     }
-    const bool single = eps > 1e-10;
 
     // Centred second moment of component j around its new mean, entry (l, m).
     auto centred = [&](index_t j, double s_lm, index_t l, index_t m) {
@@ -281,34 +289,31 @@ inline void m_step(const SuffStats& st, double reg_covar, double eps, bool initi
     switch (st.cov) {
         case CovType::full: {
             for (index_t j = 0; j < K; ++j) {
-                double* c = out.covariances.data() + j * D * D;
+                double* c = g.covariances.data() + j * D * D;
                 const double* s = st.s.data() + j * D * D;
                 for (index_t l = 0; l < D; ++l) {
                     for (index_t m = l; m < D; ++m) {
-                        double v = centred(j, s[l * D + m], l, m) / nk[j];
+                        double v = centred(j, s[l * D + m], l, m) / g.nk[j];
                         c[l * D + m] = v;
                         c[m * D + l] = v;
                     }
                     c[l * D + l] += reg_covar;
                 }
-                if (!precision_cholesky(c, out.prec_chol.data() + j * D * D, D))
-                    throw IllDefinedCovariance(j, single);
             }
             break;
         }
         case CovType::tied: {
-            double* c = out.covariances.data();
+            double* c = g.covariances.data();
             for (index_t l = 0; l < D; ++l) {
                 for (index_t m = l; m < D; ++m) {
                     double v = st.s[l * D + m];
                     for (index_t j = 0; j < K; ++j) v += centred(j, 0.0, l, m);
-                    v /= total;
+                    v /= g.total;
                     c[l * D + m] = v;
                     c[m * D + l] = v;
                 }
                 c[l * D + l] += reg_covar;
             }
-            if (!precision_cholesky(c, out.prec_chol.data(), D)) throw IllDefinedCovariance(0, single);
             break;
         }
         case CovType::diag:
@@ -316,24 +321,57 @@ inline void m_step(const SuffStats& st, double reg_covar, double eps, bool initi
             for (index_t j = 0; j < K; ++j) {
                 double mean_var = 0.0;
                 for (index_t l = 0; l < D; ++l) {
-                    double v = centred(j, st.s[j * D + l], l, l) / nk[j] + reg_covar;
-                    if (st.cov == CovType::diag) {
-                        if (!(v > 0.0) || !std::isfinite(v)) throw IllDefinedCovariance(j, single);
-                        out.covariances[j * D + l] = v;
-                        out.prec_chol[j * D + l] = 1.0 / std::sqrt(v);
-                    }
+                    const double v = centred(j, st.s[j * D + l], l, l) / g.nk[j] + reg_covar;
+                    if (st.cov == CovType::diag) g.covariances[j * D + l] = v;
                     mean_var += v;
                 }
-                if (st.cov == CovType::spherical) {
-                    const double v = mean_var / static_cast<double>(D);
-                    if (!(v > 0.0) || !std::isfinite(v)) throw IllDefinedCovariance(j, single);
-                    out.covariances[j] = v;
-                    out.prec_chol[j] = 1.0 / std::sqrt(v);
-                }
+                if (st.cov == CovType::spherical) g.covariances[j] = mean_var / static_cast<double>(D);
             }
             break;
         }
     }
+    return g;
+}
+
+// Precision Cholesky factors of covariances (cov_size(cov, K, D) values) into
+// u. Throws IllDefinedCovariance naming the first component whose covariance
+// is not positive definite (or not finite).
+inline void factor_covariances(CovType cov, index_t K, index_t D, const double* covariances, double* u,
+                               bool single_precision) {
+    switch (cov) {
+        case CovType::full:
+            for (index_t j = 0; j < K; ++j)
+                if (!precision_cholesky(covariances + j * D * D, u + j * D * D, D))
+                    throw IllDefinedCovariance(j, single_precision);
+            break;
+        case CovType::tied:
+            if (!precision_cholesky(covariances, u, D)) throw IllDefinedCovariance(0, single_precision);
+            break;
+        case CovType::diag:
+        case CovType::spherical: {
+            const index_t per = cov == CovType::diag ? D : 1;
+            for (index_t i = 0; i < K * per; ++i) {
+                const double v = covariances[i];
+                if (!(v > 0.0) || !std::isfinite(v)) throw IllDefinedCovariance(i / per, single_precision);
+                u[i] = 1.0 / std::sqrt(v);
+            }
+            break;
+        }
+    }
+}
+
+// The M-step of maximum likelihood: gaussian_estimates, the weights n_k / the
+// total (the total sample weight at initialisation, as scikit-learn divides
+// by n_samples there), and the precision factors. Throws IllDefinedCovariance.
+inline void m_step(const SuffStats& st, double reg_covar, double eps, bool initial, MixtureParams& out) {
+    const index_t K = st.k, D = st.d;
+    GaussianEstimates g = gaussian_estimates(st, reg_covar, eps);
+    out = MixtureParams(st.cov, K, D);
+    const double denom = initial ? st.sum_w : g.total;
+    for (index_t j = 0; j < K; ++j) out.weights[j] = g.nk[j] / denom;
+    out.means = std::move(g.means);
+    out.covariances = std::move(g.covariances);
+    factor_covariances(st.cov, K, D, out.covariances.data(), out.prec_chol.data(), eps > 1e-10);
 }
 
 }  // namespace gaussmix
