@@ -1,7 +1,8 @@
-"""scikit-learn API conformance of gaussmix.GaussianMixture.
+"""scikit-learn API conformance of gaussmix.GaussianMixture and
+BayesianGaussianMixture.
 
 The estimator instances mirror scikit-learn's own test suite for its
-GaussianMixture (``INIT_PARAMS`` in
+GaussianMixture and BayesianGaussianMixture (``INIT_PARAMS`` in
 ``sklearn/utils/_test_common/instance_generator.py``: ``n_init=2, max_iter=5``,
 no expected failures); like ``sklearn/tests/test_common.py`` the checks run with
 ConvergenceWarning silenced, as five EM iterations need not converge.
@@ -17,10 +18,11 @@ from gmm_data import make_blobs_data
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.mixture import BayesianGaussianMixture as SkBayesianGaussianMixture
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from gaussmix import GaussianMixture
+from gaussmix import BayesianGaussianMixture, GaussianMixture
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 FITTED_ATTRIBUTES = [
@@ -40,6 +42,13 @@ FITTED_ATTRIBUTES = [
 @parametrize_with_checks(
     [GaussianMixture(n_init=2, max_iter=5, covariance_type=c) for c in COVARIANCE_TYPES]
     + [GaussianMixture(n_init=2, max_iter=5, init_params="random_from_data", n_jobs=1)]
+    + [BayesianGaussianMixture(n_init=2, max_iter=5, covariance_type=c) for c in COVARIANCE_TYPES]
+    + [
+        BayesianGaussianMixture(
+            n_init=2, max_iter=5, weight_concentration_prior_type="dirichlet_distribution",
+            init_params="random", n_jobs=1,
+        )
+    ]
 )
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
@@ -54,6 +63,15 @@ def test_get_params_names_match_sklearn_plus_threads_and_online_schedule():
     ours = set(GaussianMixture().get_params())
     theirs = set(SkGaussianMixture().get_params())
     assert ours == theirs | {"n_jobs", "learning_decay", "learning_offset"}
+
+
+def test_bayesian_params_match_sklearn_names_and_defaults():
+    ours = BayesianGaussianMixture().get_params()
+    theirs = SkBayesianGaussianMixture().get_params()
+    assert set(ours) == set(theirs) | {"n_jobs"}
+    for name, value in theirs.items():
+        assert ours[name] == value, name
+    assert ours["n_jobs"] is None
 
 
 def test_default_params_match_sklearn():

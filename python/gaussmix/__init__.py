@@ -15,6 +15,7 @@ except ImportError as err:  # pragma: no cover - depends on the build
     )
     raise
 
+from ._bayesian_mixture import BayesianGaussianMixture
 from ._config import show_config
 from ._gaussian_kde import gaussian_kde
 from ._kde import KernelDensity, select_bandwidth
@@ -23,6 +24,7 @@ from ._gaussian_mixture import GaussianMixture
 __version__ = "0.1.0"
 
 __all__ = [
+    "BayesianGaussianMixture",
     "GaussianMixture",
     "KernelDensity",
     "gaussian_kde",
