@@ -47,7 +47,7 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 import gaussmix.dask as gdask  # noqa: E402
-from gaussmix import GaussianMixture, KernelDensity  # noqa: E402
+from gaussmix import BayesianGaussianMixture, GaussianMixture, KernelDensity  # noqa: E402
 from gmm_data import make_blobs_data  # noqa: E402
 
 ATOL = 1e-8
@@ -134,6 +134,21 @@ def test_fit_equals_in_memory(client, data, covariance_type, init_params, n_init
     got = GaussianMixture(**kw).fit(Xd)
     assert_same_fit(got, ref)
     assert got.lower_bounds_ == pytest.approx(ref.lower_bounds_, rel=ATOL, abs=ATOL)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_bayesian_fit_equals_in_memory(client, data, covariance_type):
+    # weights are counts for a Bayesian fit: the same on the workers
+    w = np.random.default_rng(3).integers(0, 3, data.shape[0]).astype(float)
+    kw = dict(n_components=K + 2, covariance_type=covariance_type, random_state=0, max_iter=300)
+    ref = BayesianGaussianMixture(**kw).fit(data, sample_weight=w)
+    Xd = da.from_array(data, chunks=((1, 149, 250, 50, 150), (D,)))
+    got = BayesianGaussianMixture(**kw).fit(Xd, sample_weight=w)
+    assert_same_fit(got, ref)
+    for attr in ("mean_precision_", "degrees_of_freedom_", "mean_prior_", "covariance_prior_"):
+        np.testing.assert_allclose(getattr(got, attr), getattr(ref, attr), rtol=ATOL, err_msg=attr)
+    np.testing.assert_allclose(got.predict_proba(Xd).compute(), ref.predict_proba(data),
+                               rtol=1e-9, atol=1e-12)
 
 
 def test_fit_column_chunks(client, data):
