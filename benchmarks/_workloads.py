@@ -311,6 +311,81 @@ def machine_facts():
 
 
 # ---------------------------------------------------------------------------
+# Variational Bayesian mixtures (B1-B2)
+#
+# The data of make_blobs; every library starts from the same random draws
+# (init_params="random_from_data" with one random_state: scikit-learn's and
+# gaussmix's draws are the same rows) and runs max_iter iterations (tol=0).
+# The time per iteration is (t(max_iter) - t(0)) / max_iter, so the priors
+# and the initialisation, paid once per fit, are not in it.
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BayesWorkload:
+    name: str
+    n_samples: int
+    n_features: int
+    n_components: int
+    covariance_type: str
+    prior_type: str
+    max_iter: int = 3
+    seed: int = 0
+
+    def describe(self):
+        prior = "DP" if self.prior_type == "dirichlet_process" else "Dirichlet"
+        return (
+            f"N={self.n_samples:,} D={self.n_features} K={self.n_components} "
+            f"{self.covariance_type}, {prior}"
+        )
+
+    def quick(self, factor=QUICK_FACTOR):
+        floor = max(4 * self.n_components * self.n_features, 200)
+        return replace(self, n_samples=min(self.n_samples, max(self.n_samples // factor, floor)))
+
+    def data(self):
+        X, _ = make_blobs(self.n_samples, self.n_features, self.n_components,
+                          "full" if self.covariance_type == "full" else "diag", self.seed)
+        return X
+
+    def params(self, max_iter=None):
+        return dict(
+            n_components=self.n_components,
+            covariance_type=self.covariance_type,
+            weight_concentration_prior_type=self.prior_type,
+            init_params="random_from_data",
+            random_state=self.seed,
+            tol=0.0,
+            max_iter=self.max_iter if max_iter is None else max_iter,
+        )
+
+
+BAYES_WORKLOADS = {
+    "B1": BayesWorkload("B1", 200_000, 16, 16, "full", "dirichlet_process"),
+    "B2": BayesWorkload("B2", 1_000_000, 8, 16, "diag", "dirichlet_distribution"),
+}
+
+
+def fit_quietly(estimator_cls, X, params):
+    """estimator_cls(**params).fit(X) with the ConvergenceWarning of tol=0 silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator_cls(**params).fit(X)
+
+
+def check_bayes(got, ref, rtol):
+    """Raise AssertionError unless two variational fits agree (means relative
+    to their largest magnitude, degrees of freedom, lower bound, iterations)."""
+    scale = np.max(np.abs(ref.means_))
+    np.testing.assert_allclose(got.means_, ref.means_, rtol=rtol, atol=rtol * scale, err_msg="means_")
+    np.testing.assert_allclose(got.degrees_of_freedom_, ref.degrees_of_freedom_, rtol=rtol,
+                               err_msg="degrees_of_freedom_")
+    np.testing.assert_allclose(float(np.ravel(got.lower_bound_)[0]), float(np.ravel(ref.lower_bound_)[0]),
+                               rtol=rtol, err_msg="lower_bound_")
+    assert got.n_iter_ == ref.n_iter_, "n_iter_"
+
+
+# ---------------------------------------------------------------------------
 # Kernel density workloads (K1-K4)
 #
 # Each is a training set and a query set drawn from the same mixture of four

@@ -85,12 +85,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _workloads import (  # noqa: E402
+    BAYES_WORKLOADS,
     KDE_RTOL,
     KDE_WORKLOADS,
     WORKLOADS,
+    check_bayes,
     check_cv_ml,
     engine_loo_terms,
     fit_all,
+    fit_quietly,
     logpdf_agrees,
     machine_facts,
     make_case,
@@ -100,7 +103,7 @@ from _workloads import (  # noqa: E402
     reference_logpdf,
 )
 
-ALL_WORKLOADS = {**WORKLOADS, **KDE_WORKLOADS}
+ALL_WORKLOADS = {**WORKLOADS, **BAYES_WORKLOADS, **KDE_WORKLOADS}
 
 QUICK_FACTOR = 10
 RTOL_GAUSSMIX = 1e-8
@@ -612,6 +615,76 @@ def markdown_table(rows, names):
             cells += ["n/a", "n/a"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# ------------------------------------------- variational Bayesian mixtures (B1-B2)
+
+
+def run_bayes_workload(workload, repeats, log, n_jobs):
+    """{name: (seconds per iteration, note)} for scikit-learn's and gaussmix's
+    BayesianGaussianMixture and, on the same data and start, gaussmix's
+    GaussianMixture (the cost of a VB iteration against an EM iteration)."""
+    import gaussmix
+    from sklearn.mixture import BayesianGaussianMixture as SkBGMM
+
+    X = workload.data()
+    extra = {} if n_jobs is None else {"n_jobs": n_jobs}
+    em_keys = ("n_components", "covariance_type", "init_params", "random_state", "tol", "max_iter")
+    fits = {
+        "scikit-learn": lambda p: fit_quietly(SkBGMM, X, p),
+        "gaussmix": lambda p: fit_quietly(gaussmix.BayesianGaussianMixture, X, {**p, **extra}),
+        "gaussmix EM": lambda p: fit_quietly(
+            gaussmix.GaussianMixture, X, {**{k: p[k] for k in em_keys}, **extra}
+        ),
+    }
+    notes = {}
+    ref = fits["scikit-learn"](workload.params())
+    try:
+        check_bayes(fits["gaussmix"](workload.params()), ref, RTOL_GAUSSMIX)
+        notes["gaussmix"] = f"vs scikit-learn: agrees (rtol {RTOL_GAUSSMIX:g})"
+    except AssertionError as err:
+        notes["gaussmix"] = f"(!) vs scikit-learn: {_first_lines(err)}"
+    best = {name: [float("inf"), float("inf")] for name in fits}
+    for r in range(repeats):
+        names = list(fits)
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            for slot, max_iter in enumerate((workload.max_iter, 0)):
+                p = workload.params(max_iter)
+                t = _timed_call(lambda: fits[name](p), warm_up=best[name][slot] < WARM_UP_BELOW_SECONDS)
+                best[name][slot] = min(best[name][slot], t)
+        log(".")
+    return {
+        name: ((b[0] - b[1]) / workload.max_iter, notes.get(name, ""))
+        for name, b in best.items()
+    }
+
+
+def print_bayes_results(out, bayes_rows, repeats, quick):
+    print("## Variational Bayesian mixtures: time per iteration" + (" (--quick sizes)" if quick else ""),
+          file=out)
+    print(file=out)
+    header = ["workload", "gaussmix", "scikit-learn", "scikit-learn / gaussmix",
+              "gaussmix EM (same data)", "VB / EM"]
+    lines = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|---:|---:|"]
+    for w, res in bayes_rows:
+        t_gm, t_sk, t_em = (res[n][0] for n in ("gaussmix", "scikit-learn", "gaussmix EM"))
+        lines.append("| " + " | ".join([
+            f"{w.name} {w.describe()}", format_seconds(t_gm), format_seconds(t_sk),
+            f"{t_sk / t_gm:.3g}", format_seconds(t_em), f"{t_gm / t_em:.2f}",
+        ]) + " |")
+    print("\n".join(lines), file=out)
+    print(file=out)
+    print(
+        f"Best of {repeats} interleaved repeats; per iteration = (fit with max_iter iterations - fit "
+        "with none) / max_iter, from the same random_from_data start (tol=0), so the priors and the "
+        "initialisation are not counted. VB / EM: a variational iteration against an EM iteration "
+        "of gaussmix's GaussianMixture on the same data.",
+        file=out,
+    )
+    for w, res in bayes_rows:
+        print(f"- {w.name} gaussmix: {res['gaussmix'][1]}", file=out)
+    print(file=out)
 
 
 # ------------------------------------------------------- kernel density (K1-K4)
@@ -1172,6 +1245,7 @@ def main(argv=None):
         ALL_WORKLOADS[n].quick(QUICK_FACTOR) if args.quick else ALL_WORKLOADS[n] for n in names
     ]
     mixture_workloads = [w for w in workloads if w.name in WORKLOADS]
+    bayes_workloads = [w for w in workloads if w.name in BAYES_WORKLOADS]
     kde_workloads = [w for w in workloads if w.name in KDE_WORKLOADS]
 
     out = sys.stdout
@@ -1195,12 +1269,18 @@ def main(argv=None):
     with limits:
         print_machine(out, args.threads, libraries, skipped, kde_versions, args.quick)
         rows = []
+        bayes_rows = []
         kde_rows = []
         t_start = time.perf_counter()
         for w in mixture_workloads:
             log(f"{w.name} {w.describe()} ")
             t0 = time.perf_counter()
             rows.append((w, run_workload(w, libraries, repeats, log, gaussmix_lib)))
+            log(f" {time.perf_counter() - t0:.0f} s\n")
+        for w in bayes_workloads:
+            log(f"{w.name} {w.describe()} ")
+            t0 = time.perf_counter()
+            bayes_rows.append((w, run_bayes_workload(w, repeats, log, args.threads)))
             log(f" {time.perf_counter() - t0:.0f} s\n")
         for w in kde_workloads:
             log(f"{w.name} {w.describe()} ")
@@ -1210,6 +1290,8 @@ def main(argv=None):
 
     if rows:
         print_mixture_results(out, rows, libraries, repeats, args.quick)
+    if bayes_rows:
+        print_bayes_results(out, bayes_rows, repeats, args.quick)
     if kde_rows:
         print_kde_results(out, kde_rows, repeats, args.quick)
     print_summary(out, rows, kde_rows)
