@@ -117,6 +117,7 @@ inline int check_threads(int n_threads) {
 
 void register_gmm(py::module_& m);
 void register_stats(py::module_& m);
+void register_variational(py::module_& m);
 void register_kde(py::module_& m);
 
 }  // namespace gaussmix::binding

@@ -80,5 +80,6 @@ PYBIND11_MODULE(_core, m) {
     m.def("all_finite", &all_finite<float>, py::arg("X").noconvert(), py::arg("n_threads"));
     gaussmix::binding::register_stats(m);
     gaussmix::binding::register_gmm(m);
+    gaussmix::binding::register_variational(m);
     gaussmix::binding::register_kde(m);
 }

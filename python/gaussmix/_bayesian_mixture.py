@@ -6,64 +6,24 @@ statistics of maximum likelihood: each iteration is one fused engine pass
 (the E-step with the expected log-weights and log-precisions as the
 components' constants, accumulating n_k, the weighted means and scatters)
 followed by updates of the Dirichlet (or stick-breaking Beta) and
-Normal-Wishart posteriors, O(K D^3) work on K x D^2 numbers. The updates,
-the lower bound and every attribute follow scikit-learn's
-``BayesianGaussianMixture``.
-
-The entropy of the responsibilities, -sum_i w_i sum_k r_ik log r_ik, needs
-no per-sample pass: with l_ik = c_k - q_ik / 2 the E-step's log-densities
-and q_ik the Mahalanobis distance to the E-step's means, sum_k r_ik l_ik
-summed over i is sum_k (c_k n_k - tr(P_k S_k) / 2), S_k the scatter around
-those means that the pass accumulates, and sum_i w_i log sum_k exp(l_ik) is
-its log-likelihood term.
+Normal-Wishart posteriors, O(K D^3) work on K x D^2 numbers. The engine runs
+both (``_core.VariationalBayes``, an M-step policy of the EM loop); this
+module holds the priors, their checks and the attributes, which follow
+scikit-learn's ``BayesianGaussianMixture``.
 """
 
 import functools
-import math
 from numbers import Real
 
 import numpy as np
-from scipy.special import betaln, digamma, gammaln
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _core, _streaming
 from ._base import BaseMixture, as_f64
 from ._gaussian_mixture import _check_shape, _precisions_from_cholesky
-from ._validation import check_float_array
+from ._validation import check_float_array, engine_pass
 
 _FLOAT_DTYPES = [np.float64, np.float32]
-_LOG_2PI = math.log(2.0 * math.pi)
-
-
-def _log_det_cholesky(prec_chol, covariance_type, n_features):
-    """log det of each precision Cholesky factor (a scalar for 'tied')."""
-    if covariance_type == "full":
-        return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
-    if covariance_type == "tied":
-        return float(np.sum(np.log(np.diag(prec_chol))))
-    if covariance_type == "diag":
-        return np.sum(np.log(prec_chol), axis=1)
-    return n_features * np.log(prec_chol)
-
-
-def _sum_over_features(f, dof, n_features):
-    """sum_{l < D} f((dof - l) / 2) for each component's degrees of freedom."""
-    return np.sum(f(0.5 * (dof - np.arange(n_features)[:, np.newaxis])), 0)
-
-
-def _quadratic_terms(stats, prec_chol, covariance_type):
-    """tr(P_k S_k) for each component (summed over components for 'tied'):
-    sum_i w_i r_ik ||(x_i - m_k)^T U_k||^2, S_k the statistics' second moments
-    around their shifts m_k and P_k = U_k U_k^T."""
-    s = stats.s
-    if covariance_type == "full":
-        precisions = prec_chol @ np.swapaxes(prec_chol, 1, 2)
-        return np.einsum("klm,klm->k", s, precisions)
-    if covariance_type == "tied":
-        return float(np.sum(s * (prec_chol @ prec_chol.T)))
-    if covariance_type == "diag":
-        return np.sum(s * prec_chol**2, axis=1)
-    return prec_chol**2 * np.sum(s, axis=1)
 
 
 class BayesianGaussianMixture(BaseMixture):
@@ -160,6 +120,7 @@ class BayesianGaussianMixture(BaseMixture):
     """
 
     _normalise_weights = False
+    _engine_loop = True
 
     _parameter_constraints: dict = {
         **BaseMixture._parameter_constraints,
@@ -299,6 +260,22 @@ class BayesianGaussianMixture(BaseMixture):
 
     # ----------------------------------------------- the estimator's steps
 
+    def _engine(self, single_precision=False):
+        """The engine's variational Bayes with the fitted priors."""
+        cov = self.covariance_type
+        prior = np.atleast_1d(np.asarray(self.covariance_prior_, dtype=np.float64))
+        return _core.VariationalBayes(
+            cov,
+            self.weight_concentration_prior_type,
+            float(self.weight_concentration_prior_),
+            float(self.mean_precision_prior_),
+            as_f64(self.mean_prior_),
+            float(self.degrees_of_freedom_prior_),
+            as_f64(prior.ravel()),
+            reg_covar=float(self.reg_covar),
+            single_precision=single_precision,
+        )
+
     def _check_initial_parameters(self, n_features):
         return ()
 
@@ -306,114 +283,26 @@ class BayesianGaussianMixture(BaseMixture):
         return True
 
     def _parameters_from_initial(self, stats, inits, single_precision):
-        return self._posterior(stats, single_precision)
+        return self._engine(single_precision).posterior(stats)
 
-    def _posterior(self, stats, single_precision):
-        """The variational posterior from statistics (scikit-learn's _m_step)."""
-        nk, xk, sk = stats.gaussian_estimates(
-            float(self.reg_covar), single_precision=single_precision
-        )
-        params = {}
-        if self.weight_concentration_prior_type == "dirichlet_process":
-            params["weight_concentration"] = (
-                1.0 + nk,
-                self.weight_concentration_prior_ + np.hstack((np.cumsum(nk[::-1])[-2::-1], 0)),
-            )
-        else:
-            params["weight_concentration"] = self.weight_concentration_prior_ + nk
-        beta0 = self.mean_precision_prior_
-        mean_precision = beta0 + nk
-        params["mean_precision"] = mean_precision
-        params["means"] = (beta0 * self.mean_prior_ + nk[:, np.newaxis] * xk) / mean_precision[
-            :, np.newaxis
-        ]
-        dof, covariances = self._wishart(nk, xk, sk, mean_precision)
-        params["degrees_of_freedom"] = dof
-        params["covariances"] = covariances
-        params["precisions_cholesky"] = _core.precisions_cholesky(
-            as_f64(covariances), self.covariance_type, single_precision=single_precision
-        )
-        params["weights"] = self._expected_weights(params["weight_concentration"])
-        return params
+    def _step_from_stats(self, stats, params, single_precision):
+        return self._engine(single_precision).step(stats, params)
 
-    def _wishart(self, nk, xk, sk, mean_precision):
-        """(degrees of freedom, covariances normalised by them) of the Wishart
-        posteriors (Bishop 10.62-10.63, with nu_k = nu_0 + N_k)."""
-        nu0, beta0, prior = (
-            self.degrees_of_freedom_prior_,
-            self.mean_precision_prior_,
-            self.covariance_prior_,
+    def _engine_fit(self, X, sample_weight, params, lower_bound, max_iter, n_threads, check):
+        engine = self._engine(X.dtype == np.float32)
+        return engine_pass(
+            check,
+            lambda check_finite: engine.fit(
+                X,
+                sample_weight,
+                params,
+                tol=float(self.tol),
+                max_iter=int(max_iter),
+                prev_lower_bound=float(lower_bound),
+                n_threads=n_threads,
+                check_finite=check_finite,
+            ),
         )
-        diff = xk - self.mean_prior_
-        k = self.n_components
-        cov = self.covariance_type
-        if cov == "full":
-            dof = nu0 + nk
-            outer = diff[:, :, np.newaxis] * diff[:, np.newaxis, :]
-            covariances = (
-                prior
-                + nk[:, np.newaxis, np.newaxis] * sk
-                + (nk * beta0 / mean_precision)[:, np.newaxis, np.newaxis] * outer
-            )
-            return dof, covariances / dof[:, np.newaxis, np.newaxis]
-        if cov == "tied":
-            dof = nu0 + nk.sum() / k
-            covariances = (
-                prior
-                + sk * nk.sum() / k
-                + beta0 / k * np.dot((nk / mean_precision) * diff.T, diff)
-            )
-            return dof, covariances / dof
-        dof = nu0 + nk
-        if cov == "diag":
-            covariances = prior + nk[:, np.newaxis] * (
-                sk + (beta0 / mean_precision)[:, np.newaxis] * np.square(diff)
-            )
-            return dof, covariances / dof[:, np.newaxis]
-        covariances = prior + nk * (
-            sk + beta0 / mean_precision * np.mean(np.square(diff), 1)
-        )
-        return dof, covariances / dof
-
-    def _expected_weights(self, concentration):
-        """weights_ as scikit-learn defines them from the concentrations."""
-        if self.weight_concentration_prior_type == "dirichlet_process":
-            total = concentration[0] + concentration[1]
-            tmp = concentration[1] / total
-            weights = concentration[0] / total * np.hstack((1, np.cumprod(tmp[:-1])))
-            return weights / np.sum(weights)
-        return concentration / np.sum(concentration)
-
-    def _expected_log_weights(self, concentration):
-        """E[log pi_k] under the Dirichlet or stick-breaking posterior."""
-        if self.weight_concentration_prior_type == "dirichlet_process":
-            digamma_sum = digamma(concentration[0] + concentration[1])
-            digamma_a = digamma(concentration[0])
-            digamma_b = digamma(concentration[1])
-            return (
-                digamma_a
-                - digamma_sum
-                + np.hstack((0, np.cumsum(digamma_b - digamma_sum)[:-1]))
-            )
-        return digamma(concentration) - digamma(np.sum(concentration))
-
-    def _log_constants(self, params):
-        """c_k of the E-step's log-densities c_k - ||(x - m_k)^T U_k||^2 / 2:
-        E[log pi_k] + E[log |Lambda_k|] / 2 - D log(2 pi) / 2 - D / (2 beta_k),
-        with U_k the factor of the normalised precision (scikit-learn's
-        _estimate_weighted_log_prob)."""
-        d = params["means"].shape[1]
-        dof = params["degrees_of_freedom"]
-        log_det = _log_det_cholesky(params["precisions_cholesky"], self.covariance_type, d)
-        log_lambda = d * np.log(2.0) + _sum_over_features(digamma, dof, d)
-        constants = (
-            self._expected_log_weights(params["weight_concentration"])
-            + log_det
-            - 0.5 * d * _LOG_2PI
-            - 0.5 * d * np.log(dof)
-            + 0.5 * (log_lambda - d / params["mean_precision"])
-        )
-        return np.ascontiguousarray(np.broadcast_to(constants, (self.n_components,)), dtype=np.float64)
 
     def _e_step_args(self, params):
         return dict(
@@ -421,44 +310,7 @@ class BayesianGaussianMixture(BaseMixture):
             weights=as_f64(params["weights"]),
             means=as_f64(params["means"]),
             precisions_cholesky=as_f64(params["precisions_cholesky"]),
-            log_constants=self._log_constants(params),
-        )
-
-    def _step_from_stats(self, stats, params, single_precision):
-        """One VB iteration from the E-step's statistics: the new posterior,
-        and scikit-learn's lower bound (the entropy of the E-step's
-        responsibilities, the new posterior's normalisers)."""
-        constants = self._log_constants(params)
-        quadratic = _quadratic_terms(stats, as_f64(params["precisions_cholesky"]),
-                                     self.covariance_type)
-        # sum_i w_i sum_k r_ik log r_ik
-        weighted_log_resp = float(np.sum(constants * stats.nk) - 0.5 * np.sum(quadratic)) - stats.loglik
-        new = self._posterior(stats, single_precision)
-        return self._lower_bound(-weighted_log_resp, new), new
-
-    def _lower_bound(self, entropy, params):
-        """scikit-learn's _compute_lower_bound (constant terms dropped)."""
-        d = params["means"].shape[1]
-        dof = params["degrees_of_freedom"]
-        log_det = _log_det_cholesky(params["precisions_cholesky"], self.covariance_type, d)
-        log_det = log_det - 0.5 * d * np.log(dof)
-        log_wishart = -(
-            dof * log_det + dof * d * 0.5 * math.log(2.0) + _sum_over_features(gammaln, dof, d)
-        )
-        # one Wishart for 'tied', counted once per component as scikit-learn does
-        log_wishart = np.sum(log_wishart)
-        if self.covariance_type == "tied":
-            log_wishart = self.n_components * log_wishart
-        concentration = params["weight_concentration"]
-        if self.weight_concentration_prior_type == "dirichlet_process":
-            log_norm_weight = -np.sum(betaln(concentration[0], concentration[1]))
-        else:
-            log_norm_weight = gammaln(np.sum(concentration)) - np.sum(gammaln(concentration))
-        return float(
-            entropy
-            - log_wishart
-            - log_norm_weight
-            - 0.5 * d * np.sum(np.log(params["mean_precision"]))
+            log_constants=self._engine().log_constants(params),
         )
 
     def _current_parameters(self):
