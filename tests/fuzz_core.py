@@ -119,6 +119,15 @@ def one_input(data):
             elif which == 5:
                 stats = _core.stats_from_resp(X, sw, _array(fdp, (n, k), xdtype), cov, threads)
                 (stats + stats).normalised().m_step(fdp.ConsumeFloat())
+                prior_cov = {"full": (d, d), "tied": (d, d), "diag": (d,)}.get(cov, (1,))
+                vb = _core.VariationalBayes(
+                    cov, "dirichlet_process" if fdp.ConsumeBool() else "dirichlet_distribution",
+                    fdp.ConsumeFloat(), fdp.ConsumeFloat(), _array(fdp, (d,)), fdp.ConsumeFloat(),
+                    _array(fdp, prior_cov), reg_covar=fdp.ConsumeFloat())
+                params = vb.posterior(stats)
+                vb.log_constants(params)
+                vb.fit(X, sw, params, tol=0.0, max_iter=fdp.ConsumeIntInRange(-1, 3),
+                       prev_lower_bound=-np.inf, n_threads=threads)
             else:
                 m = fdp.ConsumeIntInRange(0, 20)
                 _core.kde_log_sum(X, sw, _array(fdp, (m, d), xdtype), _array(fdp, (d, d)),

@@ -1054,3 +1054,83 @@ def test_stats_constructor_checks_shapes(field):
     arrays[field] = np.zeros(7)
     with pytest.raises(ValueError, match=f"{field} must have shape"):
         _core.SuffStats("full", **arrays)
+
+
+# ------------------------------------------------------ variational Bayes
+
+
+def _variational(cov="full", prior_type="dirichlet_process", d=3, **kw):
+    prior = {"full": np.eye(d).ravel(), "tied": np.eye(d).ravel(), "diag": np.ones(d),
+             "spherical": np.ones(1)}[cov]
+    args = dict(weight_concentration=0.5, mean_precision=1.0, mean=np.zeros(d), dof=float(d),
+                covariance=prior)
+    args.update(kw)
+    return _core.VariationalBayes(cov, prior_type, args["weight_concentration"],
+                                  args["mean_precision"], args["mean"], args["dof"],
+                                  args["covariance"], reg_covar=1e-6)
+
+
+@pytest.mark.parametrize("prior_type", ["dirichlet_process", "dirichlet_distribution"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_variational_log_constants_match_scipy(covariance_type, prior_type):
+    from scipy.special import digamma
+
+    X, _ = make_blobs_data(n=300, d=3, k=3, seed=31)
+    vb = _variational(covariance_type, prior_type)
+    params = vb.posterior(_stats_of(X, None, covariance_type))
+    conc, dof, beta = params["weight_concentration"], params["degrees_of_freedom"], params["mean_precision"]
+    if prior_type == "dirichlet_process":
+        dsum = digamma(conc[0] + conc[1])
+        elog = digamma(conc[0]) - dsum + np.hstack((0, np.cumsum(digamma(conc[1]) - dsum)[:-1]))
+    else:
+        elog = digamma(conc) - digamma(np.sum(conc))
+    u = params["precisions_cholesky"]
+    log_det = {"full": lambda: np.sum(np.log(np.diagonal(u, axis1=1, axis2=2)), axis=1),
+               "tied": lambda: np.sum(np.log(np.diag(u))),
+               "diag": lambda: np.sum(np.log(u), axis=1),
+               "spherical": lambda: 3 * np.log(u)}[covariance_type]()
+    log_lambda = 3 * np.log(2.0) + np.sum(digamma(0.5 * (dof - np.arange(3)[:, None])), 0)
+    expected = (elog + log_det - 1.5 * np.log(2 * np.pi) - 1.5 * np.log(dof)
+                + 0.5 * (log_lambda - 3 / beta))
+    assert_allclose(vb.log_constants(params), expected, rtol=1e-13, atol=1e-13)
+
+
+def test_variational_rejects_bad_priors_and_shapes():
+    with pytest.raises(ValueError, match="weight_concentration_prior_type must be"):
+        _variational(prior_type="dirichlet")
+    with pytest.raises(ValueError, match="dof must be greater than n_features - 1"):
+        _variational(dof=1.5)
+    with pytest.raises(ValueError, match="must be > 0"):
+        _variational(weight_concentration=0.0)
+    with pytest.raises(ValueError, match="covariance must have 9 values"):
+        _variational(covariance=np.ones(3))
+    X, _ = make_blobs_data(n=100, d=3, k=3, seed=32)
+    with pytest.raises(ValueError, match="another covariance type"):
+        _variational("full").posterior(_stats_of(X, None, "diag"))
+    vb = _variational("full")
+    params = vb.posterior(_stats_of(X, None, "full"))
+    with pytest.raises(TypeError, match=INCOMPATIBLE):
+        vb.fit(X.astype(np.int64), None, params, tol=0.0, max_iter=1, prev_lower_bound=-np.inf)
+    with pytest.raises(ValueError, match="max_iter must be >= 0"):
+        vb.fit(X, None, params, tol=0.0, max_iter=-1, prev_lower_bound=-np.inf)
+    with pytest.raises(ValueError, match="disagree on the number of features"):
+        vb.fit(X[:, :2].copy(), None, params, tol=0.0, max_iter=1, prev_lower_bound=-np.inf)
+
+
+def test_variational_fit_equals_its_steps():
+    # The engine's loop and one step at a time through the statistics give
+    # the same numbers (the out-of-core path against the in-memory one).
+    X, _ = make_blobs_data(n=2000, d=3, k=3, seed=33)
+    vb = _variational("full")
+    start = vb.posterior(_stats_of(X, None, "full"))
+    loop = vb.fit(X, None, start, tol=0.0, max_iter=4, prev_lower_bound=-np.inf, n_threads=2)
+    params, bounds = start, []
+    for _ in range(4):
+        st = _core.em_stats(X, None, "full", params["weights"], params["means"],
+                            params["precisions_cholesky"], n_threads=2,
+                            log_constants=vb.log_constants(params))
+        lb, params = vb.step(st, params)
+        bounds.append(lb)
+    assert_allclose(loop["lower_bounds"], bounds, rtol=1e-14)
+    for key in ("means", "covariances", "precisions_cholesky", "mean_precision", "degrees_of_freedom"):
+        assert_allclose(loop[key], params[key], rtol=1e-13, err_msg=key)

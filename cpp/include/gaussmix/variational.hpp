@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -34,8 +35,11 @@ namespace gaussmix {
 
 // The digamma function psi(x) for x > 0: the recurrence psi(x) = psi(x + 1)
 // - 1 / x up to x >= 10, then the asymptotic series with the Bernoulli
-// numbers up to B_14 (its next term is below 1e-17 there).
+// numbers up to B_14 (its next term is below 1e-17 there). NaN for x <= 0
+// or NaN (the posterior's arguments are positive; this keeps the recurrence
+// finite whatever it is given).
 inline double digamma(double x) {
+    if (!(x > 0.0)) return std::numeric_limits<double>::quiet_NaN();
     double shift = 0.0;
     while (x < 10.0) {
         shift -= 1.0 / x;
