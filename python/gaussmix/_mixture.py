@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _core, _streaming
+from . import _core, _kmeans, _streaming
 from ._validation import (
     check_float_array,
     check_sample_weight,
@@ -779,17 +779,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 reg_covar=float(self.reg_covar),
                 n_threads=n_threads,
             )
-            if self.init_params in ("kmeans", "k-means++"):
-                seed = int(random_state.randint(np.iinfo(np.int32).max))
-                seeds = _core.kmeans_plusplus(X, sw, k, seed, n_threads)
+            if self.init_params == "kmeans":  # scikit-learn's KMeans, same draws
+                labels, centers, _ = _kmeans.kmeans(X, sw, k, random_state, n_threads)
+                params = _core.m_step_from_labels(X, sw, labels, centers, **common)
+            elif self.init_params == "k-means++":  # scikit-learn's kmeans_plusplus
+                seeds = _kmeans.kmeans_plusplus_indices(X, sw, k, random_state, n_threads)
+                labels = np.full(n_samples, -1, dtype=np.int64)
+                labels[seeds] = np.arange(k)
                 centers = X[seeds].astype(np.float64)
-                if self.init_params == "kmeans":
-                    centers, labels, _ = _core.kmeans(
-                        X, sw, centers, 300, 1e-4, n_threads
-                    )
-                else:
-                    labels = np.full(n_samples, -1, dtype=np.int64)
-                    labels[seeds] = np.arange(k)
                 params = _core.m_step_from_labels(X, sw, labels, centers, **common)
             elif self.init_params == "random":
                 resp = np.asarray(
