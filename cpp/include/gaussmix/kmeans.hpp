@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "em.hpp"
@@ -88,8 +89,28 @@ GAUSSMIX_MULTIVERSION void block_sq_dists(const DataView<T>& X, const T* shift, 
     }
 }
 
+// best[i], lab[i] = min_j dd[j * kBlock + i] and its first argmin, j < ncent.
+GAUSSMIX_MULTIVERSION inline void block_argmin(const double* __restrict dd, index_t nb, index_t ncent,
+                                               double* __restrict best, std::int64_t* __restrict lab) {
+#pragma omp simd
+    for (index_t i = 0; i < nb; ++i) {
+        best[i] = dd[i];
+        lab[i] = 0;
+    }
+    for (index_t j = 1; j < ncent; ++j) {
+        const double* __restrict dj = dd + j * kBlock;
+#pragma omp simd
+        for (index_t i = 0; i < nb; ++i) {
+            const bool lt = dj[i] < best[i];
+            best[i] = lt ? dj[i] : best[i];
+            lab[i] = lt ? j : lab[i];
+        }
+    }
+}
+
 // Calls f(b0, nb, dists) for the blocks of rows [r0, r1), dists being the
 // squared distances to the ncent centres (centre-major, stride kBlock).
+// (f may also take the block's shifted rows, transposed: D x kBlock.)
 template <class T, class F>
 void for_each_block_dists(const DataView<T>& X, const T* shift, index_t r0, index_t r1, const double* centers,
                           index_t ncent, F&& f) {
@@ -97,7 +118,10 @@ void for_each_block_dists(const DataView<T>& X, const T* shift, index_t r0, inde
     for (index_t b0 = r0; b0 < r1; b0 += kBlock) {
         const index_t nb = std::min(kBlock, r1 - b0);
         block_sq_dists(X, shift, b0, nb, centers, ncent, dists.data(), xt.data());
-        f(b0, nb, static_cast<const double*>(dists.data()));
+        if constexpr (std::is_invocable_v<F, index_t, index_t, const double*, const double*>)
+            f(b0, nb, static_cast<const double*>(dists.data()), static_cast<const double*>(xt.data()));
+        else
+            f(b0, nb, static_cast<const double*>(dists.data()));
     }
 }
 
@@ -312,30 +336,21 @@ index_t kmeans_assign(const DataView<T>& X, const T* shift, const T* w, const do
     parallel_for(part.n_chunks, n_threads, [&](index_t c) {
         double* s = accumulate ? part_sums.data() + c * K * D : nullptr;
         double* ws = accumulate ? part_w.data() + c * K : nullptr;
-        std::vector<double> row(D), best_d(detail::kBlock);
-        std::vector<std::int64_t> lab(detail::kBlock);
+        simd::aligned_vector<double> best_d(detail::kBlock);
+        simd::aligned_vector<std::int64_t> lab(detail::kBlock);
         index_t ch = 0;
         detail::for_each_block_dists(X, shift, part.begin(c), part.end(c), centers, K,
-                                     [&](index_t b0, index_t nb, const double* dd) {
-            std::copy(dd, dd + nb, best_d.begin());
-            std::fill(lab.begin(), lab.begin() + nb, 0);
-            for (index_t j = 1; j < K; ++j) {
-                const double* dj = dd + j * detail::kBlock;
-                for (index_t i = 0; i < nb; ++i)
-                    if (dj[i] < best_d[i]) {
-                        best_d[i] = dj[i];
-                        lab[i] = j;
-                    }
-            }
+                                     [&](index_t b0, index_t nb, const double* dd, const double* xt) {
+            detail::block_argmin(dd, nb, K, best_d.data(), lab.data());
             for (index_t i = 0; i < nb; ++i) {
                 const std::int64_t best = lab[i];
                 ch += labels[b0 + i] != best;
                 labels[b0 + i] = best;
                 if (accumulate) {
                     const double wi = w ? static_cast<double>(w[b0 + i]) : 1.0;
-                    detail::shifted_row(X, shift, b0 + i, row.data());
                     ws[best] += wi;
-                    for (index_t l = 0; l < D; ++l) s[best * D + l] += wi * row[l];
+                    double* sb = s + best * D;
+                    for (index_t l = 0; l < D; ++l) sb[l] += wi * xt[l * detail::kBlock + i];
                 }
             }
         });
