@@ -1,4 +1,5 @@
 // Bindings of the mixture engine: E-step, EM loop, initialisation pieces.
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -79,18 +80,46 @@ py::dict em_fit_py(const carray<T>& X, const opt_weights& sample_weight, const s
     return d;
 }
 
+// The optional shift s of the k-means passes (see kmeans.hpp): D values.
+template <class T>
+const T* shift_ptr(const std::optional<carray<T>>& shift, index_t d) {
+    if (!shift) return nullptr;
+    require_shape(*shift, {d}, "shift");
+    return shift->data();
+}
+
+template <class T>
+py::tuple kmeans_column_stats_py(const carray<T>& X) {
+    const DataView<T> xv = data_view(X, std::nullopt);
+    if (xv.d < 2) throw std::invalid_argument("X must have at least two features (numpy sums one pairwise)");
+    carray<T> mean(xv.d), var(xv.d);
+    T* m = mean.mutable_data();
+    T* v = var.mutable_data();
+    {
+        py::gil_scoped_release release;
+        column_mean_var<T>(xv, m, v);
+    }
+    return py::make_tuple(mean, var);
+}
+
 template <class T>
 py::array_t<std::int64_t> kmeans_plusplus_py(const carray<T>& X, const opt_weights& sample_weight,
-                                             std::int64_t n_clusters, std::uint64_t seed, int n_threads) {
+                                             const std::optional<carray<T>>& shift, double weight_sum,
+                                             std::int64_t n_clusters, std::int64_t n_local_trials,
+                                             const carray<double>& draws, int n_threads) {
     const DataView<T> xv = data_view(X, sample_weight);
+    const T* s = shift_ptr(shift, xv.d);
     if (n_clusters < 1 || n_clusters > xv.n)
         throw std::invalid_argument("n_clusters must be in [1, n_samples], got " + std::to_string(n_clusters));
+    if (n_local_trials < 1) throw std::invalid_argument("n_local_trials must be >= 1");
+    if (!(weight_sum > 0.0) || !std::isfinite(weight_sum))
+        throw std::invalid_argument("weight_sum must be positive and finite");
+    require_shape(draws, {1 + (n_clusters - 1) * n_local_trials}, "draws");
     check_threads(n_threads);
     std::vector<index_t> seeds;
     {
         py::gil_scoped_release release;
-        Rng rng(seed);
-        seeds = kmeans_plusplus<T>(xv, n_clusters, rng, n_threads);
+        seeds = kmeans_plusplus<T>(xv, s, weight_sum, n_clusters, n_local_trials, draws.data(), n_threads);
     }
     py::array_t<std::int64_t> out(static_cast<py::ssize_t>(seeds.size()));
     std::copy(seeds.begin(), seeds.end(), out.mutable_data());
@@ -98,23 +127,96 @@ py::array_t<std::int64_t> kmeans_plusplus_py(const carray<T>& X, const opt_weigh
 }
 
 template <class T>
-py::tuple kmeans_py(const carray<T>& X, const opt_weights& sample_weight, const carray<double>& centers,
-                    std::int64_t max_iter, double tol, int n_threads) {
-    const DataView<T> xv = data_view(X, sample_weight);
+std::int64_t kmeans_choice_py(const carray<T>& weights, double weight_sum, double u) {
+    if (weights.ndim() != 1 || weights.shape(0) < 1)
+        throw std::invalid_argument("weights must be a non-empty 1-D array");
+    if (!(weight_sum > 0.0)) throw std::invalid_argument("weight_sum must be positive");
+    const T* w = weights.data();
+    const index_t n = weights.shape(0);
+    py::gil_scoped_release release;
+    return choice_index<T>(n, w, static_cast<T>(weight_sum), u);
+}
+
+template <class T>
+py::array_t<std::int64_t> kmeans_cumsum_search_py(const carray<T>& closest, const std::optional<carray<T>>& weights,
+                                                  const carray<double>& values) {
+    if (closest.ndim() != 1 || closest.shape(0) < 1)
+        throw std::invalid_argument("closest must be a non-empty 1-D array");
+    const index_t n = closest.shape(0);
+    const T* w = nullptr;
+    if (weights) {
+        require_shape(*weights, {n}, "weights");
+        w = weights->data();
+    }
+    if (values.ndim() != 1) throw std::invalid_argument("values must be a 1-D array");
+    const index_t m = values.shape(0);
+    py::array_t<std::int64_t> out(static_cast<py::ssize_t>(m));
+    std::int64_t* o = out.mutable_data();
+    const T* d = closest.data();
+    const double* v = values.data();
+    {
+        py::gil_scoped_release release;
+        cumsum_search<T>(n, d, w, v, m, o);
+    }
+    return out;
+}
+
+template <class T>
+void kmeans_sq_dists_py(const carray<T>& X, const std::optional<carray<T>>& shift,
+                        const carray<std::int64_t>& candidates, const std::optional<carray<T>>& closest,
+                        carray<T>& out, int n_threads) {
+    const DataView<T> xv = data_view(X, std::nullopt);
+    const T* s = shift_ptr(shift, xv.d);
+    if (candidates.ndim() != 1 || candidates.shape(0) < 1)
+        throw std::invalid_argument("candidates must be a non-empty 1-D array");
+    const index_t m = candidates.shape(0);
+    const std::int64_t* cand = candidates.data();
+    for (index_t t = 0; t < m; ++t)
+        if (cand[t] < 0 || cand[t] >= xv.n) throw std::invalid_argument("candidates must be in [0, n_samples)");
+    const T* cl = nullptr;
+    if (closest) {
+        require_shape(*closest, {xv.n}, "closest");
+        cl = closest->data();
+    }
+    require_shape(out, {m, xv.n}, "out");
+    T* o = out.mutable_data();
+    if (cl && static_cast<const void*>(cl) == static_cast<const void*>(o))
+        throw std::invalid_argument("closest and out must not overlap");
+    check_threads(n_threads);
+    py::gil_scoped_release release;
+    kmeans_candidate_sq_dists<T>(xv, s, cand, m, cl, o, n_threads);
+}
+
+template <class T>
+std::int64_t kmeans_assign_py(const carray<T>& X, const std::optional<carray<T>>& sample_weight,
+                              const std::optional<carray<T>>& shift, const carray<double>& centers,
+                              carray<std::int64_t>& labels, std::optional<carray<double>> sums,
+                              std::optional<carray<double>> weight_sums, int n_threads) {
+    const DataView<T> xv = data_view(X, std::nullopt);
+    const T* s = shift_ptr(shift, xv.d);
+    const T* w = nullptr;
+    if (sample_weight) {
+        require_shape(*sample_weight, {xv.n}, "sample_weight");
+        w = sample_weight->data();
+    }
     if (centers.ndim() != 2 || centers.shape(1) != xv.d || centers.shape(0) < 1)
         throw std::invalid_argument("centers must have shape (n_clusters, " + std::to_string(xv.d) + ")");
     const index_t k = centers.shape(0);
-    if (max_iter < 0) throw std::invalid_argument("max_iter must be >= 0");
-    std::vector<double> c(centers.data(), centers.data() + k * xv.d);
-    check_threads(n_threads);
-    KMeansResult r;
-    {
-        py::gil_scoped_release release;
-        r = kmeans_lloyd<T>(xv, std::move(c), k, max_iter, tol, n_threads);
+    require_shape(labels, {xv.n}, "labels");
+    if (sums.has_value() != weight_sums.has_value())
+        throw std::invalid_argument("give both sums and weight_sums, or neither");
+    double* su = nullptr;
+    double* ws = nullptr;
+    if (sums) {
+        require_shape(*sums, {k, xv.d}, "sums");
+        require_shape(*weight_sums, {k}, "weight_sums");
+        su = sums->mutable_data();
+        ws = weight_sums->mutable_data();
     }
-    py::array_t<std::int64_t> labels(static_cast<py::ssize_t>(r.labels.size()));
-    std::copy(r.labels.begin(), r.labels.end(), labels.mutable_data());
-    return py::make_tuple(to_array(r.centers, {k, xv.d}), labels, r.n_iter);
+    std::int64_t* lab = labels.mutable_data();
+    check_threads(n_threads);
+    py::gil_scoped_release release;
+    return kmeans_assign<T>(xv, s, w, centers.data(), k, lab, su, ws, n_threads);
 }
 
 // Statistics of a hard assignment (label -1: unassigned) around the given
@@ -206,12 +308,31 @@ void register_typed(py::module_& m) {
           py::arg("check_finite") = false,
           "EM iterations from the given parameters, as scikit-learn iterates. check_finite: the first "
           "E-step raises NonFiniteInput if X holds an infinity or a NaN.");
+    m.def("kmeans_column_stats", &kmeans_column_stats_py<T>, py::arg("X").noconvert(),
+          "numpy's (X.mean(axis=0), X.var(axis=0)) to the bit, for X with at least two columns.");
     m.def("kmeans_plusplus", &kmeans_plusplus_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
-          py::arg("n_clusters"), py::arg("seed"), py::arg("n_threads") = 1,
-          "Indices of greedy k-means++ seeds.");
-    m.def("kmeans", &kmeans_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"), py::arg("centers"),
-          py::arg("max_iter") = 300, py::arg("tol") = 1e-4, py::arg("n_threads") = 1,
-          "Lloyd's k-means from the given centres: (centers, labels, n_iter).");
+          py::arg("shift").noconvert(), py::arg("weight_sum"), py::arg("n_clusters"), py::arg("n_local_trials"),
+          py::arg("draws"), py::arg("n_threads") = 1,
+          "Indices of greedy k-means++ seeds from the uniform draws (1 + (n_clusters - 1) * "
+          "n_local_trials of them), as scikit-learn picks them with those draws; X shifted by `shift`.");
+    m.def("kmeans_choice", &kmeans_choice_py<T>, py::arg("weights").noconvert(), py::arg("weight_sum"),
+          py::arg("u"),
+          "numpy's RandomState.choice(n, p=weights / weight_sum) for its uniform draw u.");
+    m.def("kmeans_cumsum_search", &kmeans_cumsum_search_py<T>, py::arg("closest").noconvert(),
+          py::arg("weights").noconvert(), py::arg("values"),
+          "numpy's searchsorted(cumsum(weights * closest), values), clipped to n - 1, in closest's type.");
+    m.def("kmeans_sq_dists", &kmeans_sq_dists_py<T>, py::arg("X").noconvert(), py::arg("shift").noconvert(),
+          py::arg("candidates").noconvert(), py::arg("closest").noconvert(), py::arg("out").noconvert(),
+          py::arg("n_threads") = 1,
+          "k-means++ distances: out[t, i] = min(closest[i], ||x_i - x_c||^2) for the candidate rows c, "
+          "x shifted by `shift` (None: not shifted; closest None: no minimum).");
+    m.def("kmeans_assign", &kmeans_assign_py<T>, py::arg("X").noconvert(), py::arg("sample_weight").noconvert(),
+          py::arg("shift").noconvert(), py::arg("centers"), py::arg("labels").noconvert(),
+          py::arg("sums").noconvert() = py::none(), py::arg("weight_sums").noconvert() = py::none(),
+          py::arg("n_threads") = 1,
+          "Lloyd assignment of X - shift to the nearest centre, in place in labels; returns how many "
+          "labels changed. With sums and weight_sums: the per-cluster sums of w (x - shift) and of w "
+          "(sample_weight in X's dtype, None: unit weights).");
     m.def("stats_from_labels", &stats_from_labels_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
           py::arg("labels").noconvert(), py::arg("shifts"), py::arg("covariance_type"), py::arg("n_threads") = 1,
           "Statistics (SuffStats) of a hard assignment (label -1: unassigned) around shifts.");

@@ -106,11 +106,20 @@ def one_input(data):
                              reg_covar=fdp.ConsumeFloat(),
                              prev_lower_bound=fdp.ConsumeFloat(), n_threads=threads)
             elif which == 2:
-                _core.kmeans_plusplus(X, sw, fdp.ConsumeIntInRange(-1, 6),
-                                      fdp.ConsumeIntInRange(0, 2**32), threads)
+                m = fdp.ConsumeIntInRange(0, 4)
+                cand = np.array([fdp.ConsumeIntInRange(-1, n) for _ in range(m)], dtype=np.int64)
+                closest = _array(fdp, (n,), xdtype) if fdp.ConsumeBool() else None
+                shift = _array(fdp, (d,), xdtype) if fdp.ConsumeBool() else None
+                _core.kmeans_sq_dists(X, shift, cand, closest, _array(fdp, (m, n), xdtype), threads)
             elif which == 3:
-                _core.kmeans(X, sw, _array(fdp, (k, d)), fdp.ConsumeIntInRange(-1, 5),
-                             fdp.ConsumeFloat(), threads)
+                shift = _array(fdp, (d,), xdtype) if fdp.ConsumeBool() else None
+                labels = np.zeros(n, dtype=np.int64)
+                sw = None if sw is None else sw.astype(xdtype)
+                if fdp.ConsumeBool():
+                    _core.kmeans_assign(X, sw, shift, _array(fdp, (k, d)), labels,
+                                        _array(fdp, (k, d)), _array(fdp, (k,)), threads)
+                else:
+                    _core.kmeans_assign(X, sw, shift, _array(fdp, (k, d)), labels, n_threads=threads)
             elif which == 4:
                 labels = np.array([fdp.ConsumeIntInRange(-2, 5) for _ in range(n)], dtype=np.int64)
                 stats = _core.stats_from_labels(X, sw, labels, _array(fdp, (k, d)), cov, threads)

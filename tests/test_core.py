@@ -22,7 +22,11 @@ from scipy.stats import multivariate_normal
 from gaussmix import _core
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
-FUNCTIONS = ["e_step", "em_fit", "kmeans_plusplus", "kmeans", "stats_from_labels", "stats_from_resp"]
+FUNCTIONS = [
+    "e_step", "em_fit", "kmeans_sq_dists", "kmeans_assign", "stats_from_labels", "stats_from_resp",
+]
+# kmeans_sq_dists takes no sample weights
+WEIGHTED_FUNCTIONS = [f for f in FUNCTIONS if f != "kmeans_sq_dists"]
 N, D, K = 40, 3, 2
 INCOMPATIBLE = r"incompatible function arguments"
 
@@ -98,15 +102,26 @@ def call(name, X, cov="full", **overrides):
             weights=weights, means=means, precisions_cholesky=prec_chol,
             tol=1e-3, max_iter=3, reg_covar=1e-6, prev_lower_bound=-np.inf,
         ),
-        "kmeans_plusplus": dict(X=X, sample_weight=None, n_clusters=K, seed=0),
-        "kmeans": dict(X=X, sample_weight=None, centers=means, max_iter=20, tol=1e-4),
+        "kmeans_sq_dists": dict(
+            X=X, shift=None, candidates=np.arange(K, dtype=np.int64), closest=None,
+            out=np.zeros((K, n), dtype=resp_dtype),
+        ),
+        "kmeans_assign": dict(
+            X=X, sample_weight=None, shift=None, centers=means,
+            labels=np.full(n, -1, dtype=np.int64), sums=np.zeros((K, d)), weight_sums=np.zeros(K),
+        ),
         "stats_from_labels": dict(
             X=X, sample_weight=None, labels=labels, shifts=means, covariance_type=cov,
         ),
         "stats_from_resp": dict(X=X, sample_weight=None, resp=resp, covariance_type=cov),
     }[name]
     args.update(overrides)
-    return getattr(_core, name)(**args)
+    result = getattr(_core, name)(**args)
+    if name == "kmeans_sq_dists":  # outputs filled in place
+        return args["out"]
+    if name == "kmeans_assign":
+        return result, args["labels"], args["sums"], args["weight_sums"]
+    return result
 
 
 def _same(a, b):
@@ -153,11 +168,12 @@ def test_c_contiguous_x_is_accepted(name, dtype):
         assert isinstance(out, float)
     elif name == "em_fit":
         assert PARAM_KEYS | {"lower_bounds", "n_iter", "converged"} <= set(out)
-    elif name == "kmeans_plusplus":
-        assert out.shape == (K,) and out.dtype == np.int64
-    elif name == "kmeans":
-        centers, labels, n_iter = out
-        assert centers.shape == (K, D) and labels.shape == (N,) and n_iter >= 1
+    elif name == "kmeans_sq_dists":
+        assert out.shape == (K, N) and np.all(out >= 0)
+    elif name == "kmeans_assign":
+        n_changed, labels, sums, weight_sums = out
+        assert n_changed == N and np.all((labels >= 0) & (labels < K))
+        assert_allclose(weight_sums.sum(), N) and sums.shape == (K, D)
     else:
         assert isinstance(out, _core.SuffStats)
         assert out.nk.shape == (K,) and out.a.shape == (K, D) and out.shift.shape == (K, D)
@@ -175,7 +191,7 @@ def test_read_only_x_works_and_gives_the_same_result(name, dtype):
     assert not X.flags.writeable
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", WEIGHTED_FUNCTIONS)
 def test_read_only_sample_weight_works(name):
     X = _data()
     sample_weight = np.linspace(0.5, 1.5, N)
@@ -242,7 +258,7 @@ def test_wrong_dtype_x_is_rejected(name, dtype):
         call(name, X)
 
 
-@pytest.mark.parametrize("name", ["e_step", "em_fit", "kmeans", "stats_from_labels", "stats_from_resp"])
+@pytest.mark.parametrize("name", ["e_step", "em_fit", "kmeans_assign", "stats_from_labels", "stats_from_resp"])
 def test_python_list_x_is_rejected(name):
     with pytest.raises(TypeError, match=INCOMPATIBLE):
         call(name, _data().tolist())
@@ -265,7 +281,7 @@ def test_x_without_features_raises_value_error(name):
 # ----------------------------------------------------------- sample_weight
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", WEIGHTED_FUNCTIONS)
 @pytest.mark.parametrize("shape", [(N - 1,), (N + 1,), (N, 1), (1, N)])
 def test_wrong_sample_weight_shape_raises_value_error(name, shape):
     with pytest.raises(ValueError, match=rf"sample_weight must have shape \({N},\), got"):
@@ -512,7 +528,7 @@ def test_shifts_wrong_shape(shape):
 @pytest.mark.parametrize("shape", [(K, D + 1), (0, D), (K * D,)])
 def test_centers_wrong_shape(shape):
     with pytest.raises(ValueError, match=rf"centers must have shape \(n_clusters, {D}\)"):
-        call("kmeans", _data(), centers=np.zeros(shape))
+        call("kmeans_assign", _data(), centers=np.zeros(shape))
 
 
 @pytest.mark.parametrize("shape", [(N - 1, K), (N, 0), (N,), (N, K, 1)])
@@ -532,16 +548,15 @@ def test_fortran_ordered_resp_input_raises_type_error():
         call("stats_from_resp", _data(), resp=np.asfortranarray(np.full((N, K), 0.5)))
 
 
-@pytest.mark.parametrize("n_clusters", [0, -1, N + 1])
-def test_kmeans_plusplus_n_clusters_out_of_range(n_clusters):
-    with pytest.raises(ValueError, match=rf"n_clusters must be in \[1, n_samples\], got {n_clusters}"):
-        call("kmeans_plusplus", _data(), n_clusters=n_clusters)
+@pytest.mark.parametrize("candidate", [-1, N])
+def test_kmeans_candidates_out_of_range(candidate):
+    with pytest.raises(ValueError, match=r"candidates must be in \[0, n_samples\)"):
+        call("kmeans_sq_dists", _data(), candidates=np.array([0, candidate], dtype=np.int64))
 
 
-@pytest.mark.parametrize("name", ["em_fit", "kmeans"])
-def test_negative_max_iter(name):
+def test_negative_max_iter():
     with pytest.raises(ValueError, match=r"max_iter must be >= 0"):
-        call(name, _data(), max_iter=-1)
+        call("em_fit", _data(), max_iter=-1)
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -775,38 +790,6 @@ def test_em_fit_max_iter_zero_returns_start():
     assert list(result["lower_bounds"]) == []
     assert_array_equal(result["means"], means)
     assert_array_equal(result["precisions_cholesky"], prec_chol)
-
-
-def test_kmeans_plusplus_returns_distinct_seeds_in_separate_blobs():
-    X, truth = make_blobs_data(n=600, d=2, k=3, seed=7, sep=20.0)
-    seeds = _core.kmeans_plusplus(X, None, 3, 123)
-    assert seeds.dtype == np.int64
-    assert seeds.shape == (3,)
-    assert len(set(seeds.tolist())) == 3
-    assert np.all((seeds >= 0) & (seeds < 600))
-    assert len(set(truth[seeds].tolist())) == 3
-    assert_array_equal(_core.kmeans_plusplus(X, None, 3, 123), seeds)
-
-
-def test_kmeans_plusplus_never_picks_zero_weight_rows():
-    X, _ = make_blobs_data(n=300, d=2, k=3, seed=8)
-    sample_weight = np.zeros(300)
-    sample_weight[::7] = 1.0
-    for seed in range(5):
-        seeds = _core.kmeans_plusplus(X, sample_weight, 3, seed)
-        assert np.all(sample_weight[seeds] > 0)
-
-
-def test_kmeans_labels_and_centers_are_consistent():
-    X, _ = make_blobs_data(n=500, d=3, k=3, seed=9)
-    centers, labels, n_iter = _core.kmeans(X, None, X[[0, 1, 2]].copy(), 300, 0.0)
-    assert centers.shape == (3, 3)
-    assert labels.dtype == np.int64
-    assert 1 <= n_iter <= 300
-    distances = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2)
-    assert_array_equal(labels, distances.argmin(axis=1))
-    for j in range(3):
-        assert_allclose(centers[j], X[labels == j].mean(axis=0), rtol=1e-10)
 
 
 @pytest.mark.parametrize("d", [2, 4, 5, 8, 16, 24])  # D of one and two vectors take other kernels

@@ -44,7 +44,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _core, _sources, _streaming
+from . import _core, _kmeans, _sources, _streaming
 from ._validation import (
     aligned,
     check_float_array,
@@ -412,22 +412,22 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _initial_stats(self, X, sw, random_state, n_threads):
         """Statistics of the initial responsibilities that ``init_params`` chooses.
 
-        The random draws are scikit-learn's: ``random`` draws the same uniform
+        The random draws are scikit-learn's, in its order: ``kmeans`` is its
+        KMeans(n_init=1) (k-means++ seeding, Lloyd iterations, its stopping
+        rule), ``k-means++`` its seeds, ``random`` the same uniform
         responsibilities, ``random_from_data`` the same rows.
         """
         n_samples = X.shape[0]
         k = self.n_components
         common = dict(covariance_type=self.covariance_type, n_threads=n_threads)
-        if self.init_params in ("kmeans", "k-means++"):
-            seed = int(random_state.randint(np.iinfo(np.int32).max))
-            seeds = _core.kmeans_plusplus(X, sw, k, seed, n_threads)
-            centers = X[seeds].astype(np.float64)
-            if self.init_params == "kmeans":
-                centers, labels, _ = _core.kmeans(X, sw, centers, 300, 1e-4, n_threads)
-            else:
-                labels = np.full(n_samples, -1, dtype=np.int64)
-                labels[seeds] = np.arange(k)
+        if self.init_params == "kmeans":  # scikit-learn's KMeans(n_init=1), its draws
+            labels, centers, _ = _kmeans.kmeans(X, sw, k, random_state, n_threads)
             return _core.stats_from_labels(X, sw, labels, centers, **common)
+        if self.init_params == "k-means++":  # scikit-learn's kmeans_plusplus
+            seeds = _kmeans.kmeans_plusplus_indices(X, sw, k, random_state, n_threads)
+            labels = np.full(n_samples, -1, dtype=np.int64)
+            labels[seeds] = np.arange(k)
+            return _core.stats_from_labels(X, sw, labels, X[seeds].astype(np.float64), **common)
         if self.init_params == "random":
             resp = np.asarray(random_state.uniform(size=(n_samples, k)), dtype=X.dtype)
             resp /= resp.sum(axis=1)[:, np.newaxis]

@@ -106,17 +106,39 @@ def em_stats(
     skip_zero: bool = True,
     log_constants: npt.NDArray[np.float64] | None = None,
 ) -> SuffStats: ...
+def kmeans_column_stats(X: _FArray) -> tuple[_FArray, _FArray]: ...
 def kmeans_plusplus(
-    X: _FArray, sample_weight: _Weights, n_clusters: int, seed: int, n_threads: int = 1
-) -> npt.NDArray[np.int64]: ...
-def kmeans(
     X: _FArray,
     sample_weight: _Weights,
-    centers: npt.NDArray[np.float64],
-    max_iter: int = 300,
-    tol: float = 1e-4,
+    shift: _FArray | None,
+    weight_sum: float,
+    n_clusters: int,
+    n_local_trials: int,
+    draws: npt.NDArray[np.float64],
     n_threads: int = 1,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], int]: ...
+) -> npt.NDArray[np.int64]: ...
+def kmeans_choice(weights: _FArray, weight_sum: float, u: float) -> int: ...
+def kmeans_cumsum_search(
+    closest: _FArray, weights: _FArray | None, values: npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]: ...
+def kmeans_sq_dists(
+    X: _FArray,
+    shift: _FArray | None,
+    candidates: npt.NDArray[np.int64],
+    closest: _FArray | None,
+    out: _FArray,
+    n_threads: int = 1,
+) -> None: ...
+def kmeans_assign(
+    X: _FArray,
+    sample_weight: _FArray | None,
+    shift: _FArray | None,
+    centers: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int64],
+    sums: npt.NDArray[np.float64] | None = None,
+    weight_sums: npt.NDArray[np.float64] | None = None,
+    n_threads: int = 1,
+) -> int: ...
 def stats_from_labels(
     X: _FArray,
     sample_weight: _Weights,

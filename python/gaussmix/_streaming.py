@@ -19,7 +19,7 @@ from numbers import Integral
 import numpy as np
 
 from . import _core
-from ._validation import aligned, check_float_array
+from ._validation import aligned, check_float_array, weight_scale_factor
 
 # Rows per block when streaming an array: about this many bytes of data.
 _BLOCK_BYTES = 32 * 2**20
@@ -113,13 +113,12 @@ def check_weight_block(w, n_rows):
 
 
 def weight_scale(n_samples, w_sum_scaled, w_max, weighted):
-    """The factor that gives the weights mean 1 (as check_sample_weight does)."""
+    """The factor check_sample_weight scales the weights by (a power of two)."""
     if not weighted:
         return None
     if not w_max > 0:
         raise ValueError("Sample weights must contain at least one non-zero number.")
-    # w / w_max * (n / sum(w / w_max)), as one factor on w
-    return (n_samples / w_sum_scaled) / w_max
+    return weight_scale_factor(n_samples, w_sum_scaled, w_max)
 
 
 # ----------------------------------------------------------- memory maps

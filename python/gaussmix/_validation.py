@@ -1,6 +1,7 @@
 """Input validation shared by the estimators (never loops over samples)."""
 
 import functools
+import math
 from numbers import Integral
 
 import numpy as np
@@ -362,9 +363,23 @@ def check_sample_weight(sample_weight, n_samples, normalise=True):
     if not normalise:  # the weights are counts (e.g. a Bayesian fit's)
         return sample_weight
     # The estimators depend on the weights only up to a common factor; scale
-    # them to mean 1 (the unweighted scale), so that neither their sum
+    # them to about mean 1 (the unweighted scale), so that neither their sum
     # overflows nor the fixed 10 eps that EM adds to each component's weight
     # becomes comparable to tiny weights.
-    sample_weight /= np.max(sample_weight)
-    sample_weight *= n_samples / np.sum(sample_weight)
+    w_max = np.max(sample_weight)
+    sample_weight *= weight_scale_factor(n_samples, np.sum(sample_weight / w_max), w_max)
     return sample_weight
+
+
+def weight_scale_factor(n_samples, w_sum_scaled, w_max):
+    """The power of two 2**k that brings the weights' mean into [2**-0.5, 2**0.5).
+
+    ``w_sum_scaled`` is sum(w / w_max). A power of two scales every weight
+    exactly (barring underflow), in float64 and after a cast to float32, so
+    that every sum of products with the weights, however rounded on the way,
+    is the unscaled sum times 2**k: the k-means initialisation then makes
+    the very decisions scikit-learn makes with the caller's weights.
+    """
+    log2_mean = math.log2(w_sum_scaled) + math.log2(w_max) - math.log2(n_samples)
+    # a normal power of two: subnormal weights end up below mean 1, not at inf
+    return math.ldexp(1.0, min(max(-round(log2_mean), -1022), 1023))
