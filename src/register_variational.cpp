@@ -35,6 +35,9 @@ MixtureParams read_params(Variational& v, const py::dict& d) {
     if (means.ndim() != 2 || means.shape(0) < 1 || means.shape(1) < 1)
         throw std::invalid_argument("means must have shape (n_components, n_features)");
     const index_t k = means.shape(0), n = means.shape(1);
+    if (n != static_cast<index_t>(v.vb.prior.mean.size()))
+        throw std::invalid_argument("means have " + std::to_string(n) + " features, the priors " +
+                                    std::to_string(v.vb.prior.mean.size()));
     MixtureParams p(v.cov, k, n);
     p.weights = vec(d["weights"], k, "weights");
     p.means.assign(means.data(), means.data() + k * n);

@@ -268,11 +268,31 @@ def test_bad_priors_raise_scikit_learn_errors():
     X = blobs(n=60)
     with pytest.raises(ValueError, match="'degrees_of_freedom_prior' should be greater than 2"):
         BayesianGaussianMixture(degrees_of_freedom_prior=1.5).fit(X)
-    with pytest.raises(ValueError, match="'full covariance_prior' should be symmetric"):
+    # scikit-learn's wording (its precision checks serve the covariance prior)
+    with pytest.raises(ValueError, match="'full precision' should be symmetric"):
         BayesianGaussianMixture(covariance_prior=-np.eye(3)).fit(X)
-    with pytest.raises(ValueError, match="'diag covariance_prior' should be positive"):
+    with pytest.raises(ValueError, match="'diag precision' should be positive"):
         BayesianGaussianMixture(covariance_type="diag", covariance_prior=np.array([1.0, 0.0, 1.0])).fit(X)
     with pytest.raises(ValueError, match="The parameter 'means' should have the shape"):
         BayesianGaussianMixture(mean_prior=np.zeros(2)).fit(X)
     with pytest.raises(ValueError, match="Negative values in data passed to sample_weight"):
         BayesianGaussianMixture().fit(X, sample_weight=-np.ones(len(X)))
+
+
+def test_default_covariance_prior_needs_weights_summing_above_one():
+    X = blobs(n=60)
+    with pytest.raises(ValueError, match="sample weights summing to more than 1"):
+        BayesianGaussianMixture().fit(X, sample_weight=np.full(len(X), 0.5 / len(X)))
+    # with a covariance prior given, fractional weights are fine
+    est = fit_quietly(BayesianGaussianMixture(covariance_prior=np.eye(3), max_iter=5), X,
+                      sample_weight=np.full(len(X), 0.5 / len(X)))
+    assert np.all(np.isfinite(est.means_))
+
+
+def test_failed_refit_keeps_a_usable_model():
+    X = blobs(n=300)
+    est = fit_quietly(BayesianGaussianMixture(n_components=3, random_state=0, max_iter=20), X)
+    labels = est.predict(X)
+    with pytest.raises(ValueError, match="The parameter 'means' should have the shape"):
+        est.set_params(mean_prior=np.zeros(2)).fit(X)
+    assert_array_equal(est.predict(X), labels)

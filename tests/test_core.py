@@ -1117,3 +1117,13 @@ def test_variational_fit_equals_its_steps():
     assert_allclose(loop["lower_bounds"], bounds, rtol=1e-14)
     for key in ("means", "covariances", "precisions_cholesky", "mean_precision", "degrees_of_freedom"):
         assert_allclose(loop[key], params[key], rtol=1e-13, err_msg=key)
+
+
+def test_variational_rejects_parameters_of_another_feature_count():
+    X, _ = make_blobs_data(n=100, d=3, k=3, seed=34)
+    params = _variational("full").posterior(_stats_of(X, None, "full"))
+    narrow = _variational("full", d=2)
+    with pytest.raises(ValueError, match="means have 3 features, the priors 2"):
+        narrow.fit(X, None, params, tol=0.0, max_iter=1, prev_lower_bound=-np.inf)
+    with pytest.raises(ValueError, match="means have 3 features, the priors 2"):
+        narrow.log_constants(params)

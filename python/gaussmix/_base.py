@@ -173,8 +173,10 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the samples. Integer weights give the fit
-            of the data with each row repeated that many times; a zero weight
-            is the same as leaving the row out.
+            of the data with each row repeated that many times, and a zero
+            weight leaves the row out of every iteration (the ``kmeans``
+            initialisation, as scikit-learn's KMeans with weights, centres
+            and scales its tolerance on all rows).
         init_size : int, default=None
             Rows the initialisation runs on: a uniform random sample drawn
             with ``random_state``. None: every row of an in-memory array; for

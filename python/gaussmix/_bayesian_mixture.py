@@ -181,39 +181,43 @@ class BayesianGaussianMixture(BaseMixture):
 
     def _prepare_fit(self, source, n_threads):
         """The priors, the defaults taken from the data (scikit-learn's
-        _check_parameters), in scikit-learn's order of checks."""
+        _check_parameters), in scikit-learn's order of checks. The fitted
+        prior attributes change only once every check has passed."""
         n_features = source.n_features
         if self.weight_concentration_prior is None:
-            self.weight_concentration_prior_ = 1.0 / self.n_components
+            weight_concentration = 1.0 / self.n_components
         else:
-            self.weight_concentration_prior_ = self.weight_concentration_prior
-        self.mean_precision_prior_ = (
-            1.0 if self.mean_precision_prior is None else self.mean_precision_prior
-        )
+            weight_concentration = self.weight_concentration_prior
+        mean_precision = 1.0 if self.mean_precision_prior is None else self.mean_precision_prior
         moments = None
         if self.mean_prior is None or self.covariance_prior is None:
             moments = self._data_moments(source, n_threads)
         if self.mean_prior is None:
-            self.mean_prior_ = moments[0]
+            mean = moments[0]
         else:
-            self.mean_prior_ = check_float_array(
+            mean = check_float_array(
                 self.mean_prior, dtype=_FLOAT_DTYPES, ensure_2d=False, input_name="mean_prior"
             )
-            _check_shape(self.mean_prior_, (n_features,), "means")
+            _check_shape(mean, (n_features,), "means")
         if self.degrees_of_freedom_prior is None:
-            self.degrees_of_freedom_prior_ = n_features
+            dof = n_features
         elif self.degrees_of_freedom_prior > n_features - 1.0:
-            self.degrees_of_freedom_prior_ = self.degrees_of_freedom_prior
+            dof = self.degrees_of_freedom_prior
         else:
             raise ValueError(
                 "The parameter 'degrees_of_freedom_prior' "
                 "should be greater than %d, but got %.3f."
                 % (n_features - 1, self.degrees_of_freedom_prior)
             )
-        self.covariance_prior_ = self._covariance_prior(moments, n_features)
+        covariance = self._covariance_prior(moments, n_features)
+        self.weight_concentration_prior_ = weight_concentration
+        self.mean_precision_prior_ = mean_precision
+        self.mean_prior_ = mean
+        self.degrees_of_freedom_prior_ = dof
+        self.covariance_prior_ = covariance
 
     def _data_moments(self, source, n_threads):
-        """(mean, covariance with ddof=1) of the data, weighted by the sample
+        """(mean, scatter, total weight) of the data, weighted by the sample
         weights as counts: one engine pass over the source, around its first
         row (the moments are translation equivariant, nothing cancels)."""
         first, _ = source.take(np.array([0]))
@@ -221,15 +225,21 @@ class BayesianGaussianMixture(BaseMixture):
         cov = "full" if self.covariance_type in ("full", "tied") else "diag"
         block = functools.partial(_streaming.moment_block_stats, shift=shift, covariance_type=cov)
         stats = source.map_reduce(block).centred()
-        total = stats.sum_w
-        mean = stats.shift[0]
-        scatter = stats.s[0]
-        return mean, scatter / (total - 1.0)
+        return stats.shift[0], stats.s[0], stats.sum_w
 
     def _covariance_prior(self, moments, n_features):
         cov = self.covariance_type
         if self.covariance_prior is None:
-            sample_cov = moments[1]
+            # the sample covariance, ddof=1 over the total weight (as np.cov
+            # of the repeated rows)
+            _, scatter, total = moments
+            if not total > 1.0:
+                raise ValueError(
+                    "covariance_prior=None takes the covariance of the data, which needs "
+                    f"sample weights summing to more than 1 (they sum to {total:.6g}): "
+                    "pass covariance_prior, or weights that count samples."
+                )
+            sample_cov = scatter / (total - 1.0)
             if cov in ("full", "tied"):
                 return np.atleast_2d(sample_cov)
             if cov == "diag":
@@ -243,9 +253,7 @@ class BayesianGaussianMixture(BaseMixture):
             _check_shape(prior, (n_features, n_features), "%s covariance_prior" % cov)
             symmetric = np.allclose(prior, prior.T)
             if not symmetric or np.any(np.linalg.eigvalsh(prior) <= 0.0):
-                raise ValueError(
-                    "'%s covariance_prior' should be symmetric, positive-definite" % cov
-                )
+                raise ValueError("'%s precision' should be symmetric, positive-definite" % cov)
             return prior
         if cov == "diag":
             prior = check_float_array(
@@ -254,7 +262,7 @@ class BayesianGaussianMixture(BaseMixture):
             )
             _check_shape(prior, (n_features,), "%s covariance_prior" % cov)
             if np.any(np.less_equal(prior, 0.0)):
-                raise ValueError("'%s covariance_prior' should be positive" % cov)
+                raise ValueError("'%s precision' should be positive" % cov)
             return prior
         return self.covariance_prior
 
