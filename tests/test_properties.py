@@ -271,6 +271,19 @@ def call(fn, *args, **kwargs):
         return None, e
 
 
+def fitted_features(est, X, numeric, desc, snap):
+    """Fits est on X: None when fit raised an accepted error, else the number
+    of features, after checking that only finite 2-D data was accepted and
+    that X is unchanged."""
+    _, err = call(est.fit, X)
+    assert_unchanged(X, snap)
+    if err is not None:
+        return None
+    assert numeric is not None and numeric.ndim == 2, f"fit accepted {desc}"
+    assert np.all(np.isfinite(numeric)), f"fit accepted non-finite data {desc}"
+    return numeric.shape[1]
+
+
 def check_gmm_parameters(gm, d):
     k = gm.n_components
     tol = 1e-5 if gm.means_.dtype == np.float32 else 1e-10
@@ -378,13 +391,9 @@ def test_gmm_fit_and_predict_on_awkward_data(data, covariance_type, n_components
         max_iter=30,
         n_jobs=n_jobs,
     )
-    _, err = call(gm.fit, X)
-    assert_unchanged(X, snap)
-    if err is not None:
+    d = fitted_features(gm, X, numeric, desc, snap)
+    if d is None:
         return
-    assert numeric is not None and numeric.ndim == 2, f"fit accepted {desc}"
-    assert np.all(np.isfinite(numeric)), f"fit accepted non-finite data {desc}"
-    d = numeric.shape[1]
     check_gmm_parameters(gm, d)
     check_gmm_outputs(gm, X, numeric, expect_finite=moderate(numeric))
     check_gmm_sample(gm, d)
@@ -407,13 +416,9 @@ def test_bayesian_fit_and_predict_on_awkward_data(data, covariance_type, n_compo
         n_components=n_components, covariance_type=covariance_type, init_params=init_params,
         weight_concentration_prior_type=prior_type, random_state=0, max_iter=30,
     )
-    _, err = call(bgm.fit, X)
-    assert_unchanged(X, snap)
-    if err is not None:
+    d = fitted_features(bgm, X, numeric, desc, snap)
+    if d is None:
         return
-    assert numeric is not None and numeric.ndim == 2, f"fit accepted {desc}"
-    assert np.all(np.isfinite(numeric)), f"fit accepted non-finite data {desc}"
-    d = numeric.shape[1]
     check_gmm_parameters(bgm, d)
     for name in ("mean_precision_", "degrees_of_freedom_"):
         assert_finite(np.asarray(getattr(bgm, name)), name)
