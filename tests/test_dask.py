@@ -154,6 +154,9 @@ def test_bayesian_fit_equals_in_memory(client, data, covariance_type):
         np.testing.assert_allclose(getattr(got, attr), getattr(ref, attr), rtol=ATOL, err_msg=attr)
     np.testing.assert_allclose(got.predict_proba(Xd).compute(), ref.predict_proba(data),
                                rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got.elbo_, ref.elbo_, rtol=1e-10)
+    np.testing.assert_allclose(got.score_samples_predictive(Xd).compute(),
+                               ref.score_samples_predictive(data), rtol=1e-10)
 
 
 def test_fit_column_chunks(client, data):

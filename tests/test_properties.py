@@ -435,6 +435,14 @@ def test_bayesian_fit_and_predict_on_awkward_data(data, covariance_type, n_compo
                                atol=1e-5 if proba.dtype == np.float32 else 1e-10)
     assert np.all((labels >= 0) & (labels < n_components))
     assert_no_nan(bgm.score_samples(X), "score_samples")
+    assert_no_nan(bgm.score_samples_predictive(X), "score_samples_predictive")
+    assert_unchanged(X, snap)
+    prior = np.asarray(bgm.covariance_prior_, dtype=np.float64)
+    proper = (np.linalg.slogdet(prior)[0] > 0 if prior.ndim == 2 else np.all(prior > 0))
+    assert not np.isnan(bgm.elbo_) and bgm.elbo_ < np.inf
+    if proper and moderate(numeric):  # a singular prior has no density: -inf
+        assert_finite(np.asarray(bgm.elbo_), "elbo_")
+    assert 0 <= bgm.n_active_components_ <= n_components
     check_gmm_sample(bgm, d)
 
 

@@ -154,6 +154,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _reset_fitted_extras(self):
         """Drops fitted state beyond the parameters (a new fit discards it)."""
 
+    def _finish_fit(self, source, n_threads):
+        """Fitted attributes that need the data once more, after the fit."""
+
     # ---------------------------------------------------------------- fit
 
     def fit(self, X, y=None, sample_weight=None, *, init_size=None):
@@ -350,6 +353,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 return self._iterate(step, params, lower_bound)
 
         self._fit_loop(n_features, source.dtype, initialize, run)
+        self._finish_fit(source, n_threads)
 
     def _fit_loop(self, n_features, dtype, initialize, run):
         """scikit-learn's n_init loop around `initialize` and `run`.

@@ -17,11 +17,12 @@ from numbers import Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
-from . import _core, _streaming
+from . import _core, _posterior, _sources, _streaming
 from ._base import BaseMixture, as_f64
 from ._gaussian_mixture import _check_shape, _precisions_from_cholesky
-from ._validation import check_float_array, engine_pass
+from ._validation import check_float_array, effective_n_threads, engine_pass
 
 _FLOAT_DTYPES = [np.float64, np.float32]
 
@@ -105,6 +106,18 @@ class BayesianGaussianMixture(BaseMixture):
     degrees_of_freedom_prior_ : float
     degrees_of_freedom_ : ndarray of shape (n_components,) (a float for 'tied')
     covariance_prior_ : float or ndarray
+    elbo_ : float
+        The evidence lower bound of the fitted posterior with every constant
+        kept (beyond scikit-learn): a lower bound on the log marginal
+        likelihood log p(X), comparable across ``n_components``, covariance
+        types and priors, where ``lower_bound_`` (scikit-learn's, without
+        the terms that do not change during a fit) is not. For one component
+        with a Dirichlet-distribution prior and ``reg_covar=0`` it is the
+        exact log evidence. Sample weights count as repeated rows.
+    n_active_components_ : int
+        The number of components that carry weight (beyond scikit-learn):
+        those whose expected number of samples, sum_i w_i r_ik, is at least
+        one (sample weights count samples).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
 
@@ -115,7 +128,7 @@ class BayesianGaussianMixture(BaseMixture):
     >>> rng = np.random.default_rng(0)
     >>> X = np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal(8, 1, (300, 2))])
     >>> bgm = BayesianGaussianMixture(n_components=6, random_state=0).fit(X)
-    >>> int(np.sum(bgm.weights_ > 0.01))  # components that carry weight
+    >>> bgm.n_active_components_  # components that carry weight
     2
     """
 
@@ -343,3 +356,76 @@ class BayesianGaussianMixture(BaseMixture):
         self.precisions_ = _precisions_from_cholesky(
             self.precisions_cholesky_, self.covariance_type
         )
+
+    # ------------------------------------------- beyond scikit-learn's API
+
+    def _posterior(self):
+        """The fitted posterior and priors as _posterior's functions take them."""
+        cov = self.covariance_type
+        dof = self.degrees_of_freedom_
+        conc = self.weight_concentration_
+        if self.weight_concentration_prior_type == "dirichlet_process":
+            conc = tuple(as_f64(c) for c in conc)
+        else:
+            conc = as_f64(conc)
+        return dict(
+            covariance_type=cov,
+            prior_type=self.weight_concentration_prior_type,
+            weight_concentration=conc,
+            gamma0=float(self.weight_concentration_prior_),
+            means=as_f64(self.means_),
+            covariances=as_f64(self.covariances_),
+            precisions=as_f64(self.precisions_),
+            precisions_cholesky=as_f64(self.precisions_cholesky_),
+            mean_precision=as_f64(self.mean_precision_),
+            dof=float(dof) if cov == "tied" else as_f64(dof),
+            beta0=float(self.mean_precision_prior_),
+            mean_prior=as_f64(self.mean_prior_),
+            nu0=float(self.degrees_of_freedom_prior_),
+            covariance_prior=(
+                float(self.covariance_prior_) if cov == "spherical" else as_f64(self.covariance_prior_)
+            ),
+        )
+
+    def _finish_fit(self, source, n_threads):
+        """elbo_ (its data term is one pass over the data) and n_active_components_."""
+        params = self._current_parameters()
+        args = self._e_step_args(params)
+        args["log_constants"] = args["log_constants"] + _posterior.log_constant_correction(
+            self.covariance_type, self.degrees_of_freedom_, self.means_.shape[1]
+        )
+        data_term = source.map_reduce(functools.partial(_streaming.em_block_stats, **args)).loglik
+        self.elbo_ = _posterior.evidence_lower_bound(self._posterior(), data_term)
+        counts = _posterior.expected_counts(
+            self.weight_concentration_,
+            self.weight_concentration_prior_type,
+            self.weight_concentration_prior_,
+        )
+        self.n_active_components_ = int(np.sum(counts >= 1.0))
+
+    def score_samples_predictive(self, X):
+        """Log of the posterior predictive density at each sample (beyond scikit-learn).
+
+        ``score_samples`` evaluates the mixture at the posterior's point
+        estimates, as scikit-learn does; this integrates over the posterior:
+        log p(x | training data) = log sum_k E[pi_k] St_k(x), each St_k the
+        multivariate Student-t of the component's Normal-Wishart posterior
+        (Bishop, PRML 10.81; a product of one-dimensional t's for 'diag').
+        With the Dirichlet-process prior, the weight left past the
+        ``n_components`` sticks goes to the prior predictive. Heavier-tailed
+        than ``score_samples``, and a proper density for any amount of data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data, one row per sample (an array, a ``np.memmap`` or a Dask array).
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            float64 log-densities.
+        """
+        check_is_fitted(self)
+        source = _sources.query_source(self, X, np.float64, effective_n_threads(self.n_jobs))
+        block = functools.partial(_posterior.predictive_block, posterior=self._posterior())
+        return source.per_sample(block, None, np.float64)
