@@ -25,10 +25,11 @@ namespace detail {
 // D x B arrays) stays within the L2 cache. diag and spherical, whose kernels
 // stream the block once per component, keep the block and its K
 // log-densities ((D + K) x B values) within 48 KB, a typical L1 data cache:
-// with cache-aligned workspaces, 256 rows at D = 8, K = 16 run 6% faster
-// than 128 (and 128 at D = 32 or K = 32, 16% faster than 64); twice that
-// size runs 20-30% slower. Always a multiple of 64, so that kernels working
-// on four vectors at a time stay inside a block.
+// up to that size, longer blocks spread the fixed costs of a block and
+// component (setup, lane sums) over more rows; past it, each component's
+// stream over the block reads it from the L2 cache instead. Always a
+// multiple of 64, so that kernels working on four vectors at a time stay
+// inside a block.
 inline index_t block_rows(index_t d, index_t k, CovType cov) {
     index_t b = 16384 / std::max<index_t>(d, 1);
     if (cov == CovType::diag || cov == CovType::spherical) b = std::min<index_t>(b, 6144 / (d + k));
@@ -47,7 +48,8 @@ struct Workspace {
     // (flush_stats): per component, vacc_stride vectors of kMaxLanes doubles,
     // n, a_1..a_D and the packed triangle of S. (diag and spherical sum their
     // lanes per block: K x (2D + 1) vectors held between blocks would crowd
-    // their block out of the L1 cache, measured 5% slower at D = 8, K = 16.)
+    // their block out of the L1 cache, which costs more than the lane sums
+    // it saves.)
     static constexpr index_t kMaxLanes = 8;
     index_t vacc_stride = 0;
     simd::aligned_vector<double> vacc;
@@ -89,8 +91,9 @@ struct Workspace {
     }
 };
 
-// The calling thread's workspace for (d, k, ld), kept between passes: an EM
-// iteration on a small data set would otherwise spend a third of its time
+// The calling thread's workspace for (d, k, ld), kept between passes: its
+// size depends on D, K and the block, not on the number of rows, so an EM
+// iteration on a small data set would otherwise spend much of its time
 // allocating and zeroing it. What an earlier block left in it reaches no
 // result: lanes past a block's rows that feed the statistics (xt, rw, the
 // weights and e_ik) are set for each block, and the others only fill lanes

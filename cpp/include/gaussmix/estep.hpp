@@ -64,12 +64,14 @@ inline double pass_work(index_t n, index_t d, index_t k, CovType cov, bool stats
 
 // Rows per chunk at least: 512, or as many as make one thread's worth of
 // work (threads_for), so that a pass too small to share runs as one chunk
-// (a 1000-row fit spent a tenth of each iteration on its second chunk).
+// (every further chunk brings a partial to clear and merge, which a small
+// pass has too little work to amortise).
 //
 // A chunk's partial (partial_bytes) is cleared, written and merged once per
 // pass, so chunks are also made long enough to do kWorkPerPartialDouble
 // multiply-adds per double of it, as long as that leaves 128 chunks or more
-// to share out: G2's 390 partials of 37 KB took 6% of its pass to merge.
+// to share out: with large partials (full covariances at large K and D),
+// many short chunks would make the merge a sizeable part of the pass.
 constexpr double kWorkPerPartialDouble = 1000.0;
 
 inline index_t chunk_rows(index_t n, double work, std::size_t partial_bytes = 0) {
@@ -100,7 +102,9 @@ inline void split_exponent(simd::vec<double, W>& p, simd::vec<double, W>& expo) 
 // True when the n values at xt (a D x ld block, n a multiple of 64) are
 // finite: the lanes of sum x * 0 are 0 for finite x and NaN for an infinity
 // or a NaN (the padding past a block's rows is zero). Four independent sums:
-// one chain of dependent multiply-adds cost 5% of a pass at D = 8, K = 16.
+// one chain of dependent multiply-adds would advance a vector per latency of
+// a multiply-add, not at the pipes' throughput, and show in a pass that does
+// little else per value (small D and K).
 template <class T, int VB>
 inline bool block_finite(const T* __restrict xt, index_t n) {
     constexpr int W = simd::lanes<T, VB>;
@@ -118,16 +122,16 @@ inline bool block_finite(const T* __restrict xt, index_t n) {
 // The live components of a block. exp_vec gives exactly 0 below
 // exp_zero_below, so where all x_ik = l_ik - m_i of component k on a group
 // of GR rows (one exp vector) are below it, its e_ik and its terms in every
-// sum are 0 there: well-separated clusters leave most (group, component)
-// pairs so (62% at 1e6 x 8, K = 16, diag, blobs 8 standard deviations
-// apart), and skipping their exps and statistics made an EM iteration 13%
-// faster there, 18% at 2e5 x 16, K = 16, full and 30% at 5e4 x 64, K = 32
-// (AVX-512; with AVX2, whose groups are of four rows, 28-33%). Lists per
-// group its live components (Workspace::group_live) and, with by_component, per
-// component its live groups (comp_live), in ascending order. Returns the
-// number of live pairs. Two sweeps: a byte per pair (a compare into a mask
-// and a store), then the lists from 16 bytes at a time, once the bytes have
-// reached the cache (read back at once, they would wait on the stores).
+// sum are 0 there. Well-separated clusters leave most (group, component)
+// pairs so, the more so the more components there are (and the fewer rows a
+// group has, as with narrower vectors); skipping their exps and statistics
+// then leaves, of the work after the log-densities, only the live pairs'.
+// Lists per group its live components (Workspace::group_live) and, with
+// by_component, per component its live groups (comp_live), in ascending
+// order. Returns the number of live pairs. Two sweeps: a byte per pair (a
+// compare into a mask and a store), then the lists from 16 bytes at a time,
+// once the bytes have reached the cache (read back at once, they would wait
+// on the stores).
 template <class T, int VB>
 inline index_t live_components(const T* lp, const T* mx, index_t ld, index_t K, index_t ngb, bool by_component,
                                Workspace<T>& ws) {
@@ -168,20 +172,25 @@ inline index_t live_components(const T* lp, const T* mx, index_t ld, index_t K, 
     return total;
 }
 
-// Above a share of live pairs in a block, the block and the next kProbeEvery
-// blocks the thread takes run without skipping: finding the live pairs costs
-// about kLiveCost vector operations per pair (more without AVX-512's
-// compression of the lists), and each dead one saves its exp (about
-// kExpCost) and its statistics. At 1e6 x 2, K = 8, full, where 81% of the
-// pairs are live, skipping was 4% slower; at 1e6 x 8, K = 16, diag, with
-// 38%, 10-25% faster.
+// Above a share of live pairs in a block (dense_live_share), the block and
+// the next kProbeEvery blocks the thread takes run without skipping: finding
+// the live pairs costs about live_cost vector operations per pair (more
+// without AVX-512's compression of the lists), and each dead one saves its
+// exp (about kExpCost) and its statistics. Skipping pays where most pairs
+// are dead (well-separated clusters, many components) and loses where most
+// are live (few or overlapping components), the more so the cheaper each
+// pair's statistics. After a dense block the lists are not even built for
+// kProbeEvery blocks, so that such data pay for them on one block in
+// kProbeEvery + 1.
 constexpr double kExpCost = 25.0;
 constexpr int kProbeEvery = 64;
 
 // That share, for statistics of `stats_madds` multiply-adds per vector of
-// rows and component (0: no statistics). With AVX2, at 1e6 x 2, K = 8, full,
-// 60% live (groups of four rows), skipping was 20% slower with the cost of
-// AVX-512.
+// rows and component (0: no statistics): skipping pays while what the dead
+// pairs save, (1 - share) (kExpCost + stats_madds) per pair, exceeds the
+// live_cost per pair of finding them. live_cost is twice as high without
+// AVX-512, whose vector compression builds the lists, so AVX2 and SSE2 skip
+// only at a lower share of live pairs.
 template <int VB>
 inline double dense_live_share(double stats_madds) {
     constexpr double live_cost = VB >= 64 ? 10.0 : 20.0;
@@ -616,8 +625,9 @@ void stats_pass(const DataView<T>& X, const std::int64_t* labels, const T* resp,
 // Throws NonFiniteInput when out.check_finite is set and X is not finite.
 // `scratch` (optional) holds the per-chunk partials between calls: an EM loop
 // passes the same one each iteration, so that they are allocated once per fit
-// rather than mapped and zeroed afresh each pass (at G2's 250 chunks of 33 KB,
-// the page faults alone took 3% of an iteration). `log_constants` (optional)
+// rather than mapped and zeroed afresh each pass (a cost, page faults
+// included, that grows with the number and size of the partials and that a
+// short pass does not amortise). `log_constants` (optional)
 // holds K constants c_k of the log-densities in place of
 // mixture_log_constants(params) (gaussian.hpp): the E-step of another
 // estimator through the same pass.

@@ -260,11 +260,12 @@ inline void maha_full_fixed(const T* __restrict xt, const T* __restrict mu, cons
 // loaded once and feed up to 8 NV fused multiply-adds, each entry of U read
 // once for the NV vectors (the rows above a tile's columns densely, the
 // triangle beside its diagonal without its zeros). NV = 2 with AVX-512's 32
-// vector registers (a third faster at D = 16 than one vector, which spent a
-// load of U per multiply-add), 1 with 16. Every tile has a compile-time width,
-// the last, partial one too (with a run-time width its sums were kept in
-// memory: 4x slower at D = 12). Reads up to nb rounded up to NV W (ld is a
-// multiple of 64, and lanes past nb are never used).
+// vector registers (each load of U then feeds two multiply-adds; with one
+// vector, a load of U per multiply-add), 1 with 16. Every tile has a
+// compile-time width, the last, partial one too (with a run-time width the
+// compiler keeps its sums in memory, not in registers). Reads up to nb
+// rounded up to NV W (ld is a multiple of 64, and lanes past nb are never
+// used).
 //
 // With SUB, diff is the block itself and mu is subtracted as rows are loaded
 // (no centred copy written: cheaper while D <= 16, where a row is loaded by

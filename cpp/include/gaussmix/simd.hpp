@@ -37,8 +37,9 @@ namespace simd {
 
 // Allocates on 64-byte boundaries, one cache line: scratch that kernels read
 // and write a whole vector at a time, so that no 64-byte access straddles two
-// lines. malloc's 16-byte alignment made the speed of a pass depend on where
-// its workspace happened to land (10% between two runs of the same code).
+// lines. With malloc's 16-byte alignment, how many accesses straddle lines,
+// and so the speed of a pass, would depend on where its workspace happened
+// to land, and vary between two runs of the same code.
 template <class T>
 struct CacheAligned {
     using value_type = T;

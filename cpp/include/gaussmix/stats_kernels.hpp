@@ -47,10 +47,10 @@ inline void add_tile(double* s, index_t D, index_t l0, index_t m0, const simd::v
 // S += Z^T (X - s) in register tiles of RA x 4 entries x W lanes, the
 // differences x - s formed in the tiles on the adder pipes beside the
 // multiply-adds instead of being stored and read back; lanes are summed once
-// per block. RA = 6 (24
-// accumulators) with AVX-512's 32 vector registers, each z vector loaded
-// where it is used (7-14% faster than 4 x 4 at D = 48 to 64); RA = 2 with the
-// 16 of AVX2 and SSE2.
+// per block. RA = 6 (24 accumulators) with AVX-512's 32 vector registers,
+// each z vector loaded where it is used: per vector of samples, 10 loads and
+// 4 subtractions feed 24 multiply-adds, against 8 and 4 for 16 in a 4 x 4
+// tile; RA = 2 with the 16 of AVX2 and SSE2.
 template <class T, int VB>
 inline void accumulate_stored_tiles(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
                                     double* __restrict z, index_t ld, const Groups& gs) {
@@ -116,8 +116,10 @@ inline void accumulate_stored_tiles(SuffStats& st, index_t j, const double* __re
 // The same statistics in 4 x 4 tiles that form z = rw (x - s) themselves
 // (AVX-512, D <= 24): no z written and read back, at the price of four
 // multiplies per tile and vector; n and a are summed in the diagonal tiles.
-// Measured 25-35% faster than accumulate_stored_tiles at D = 8 to 16 and 15%
-// at D = 24; from D = 32 the stored z pays for itself.
+// The pass that writes z, saved here, grows with D, the extra multiplies
+// with the number of tiles, about D^2 / 32: this pays at small D, and above
+// D = 24 (accumulate_component) the stored z of accumulate_stored_tiles
+// pays for itself.
 template <class T, int VB>
 inline void accumulate_fused_tiles(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
                                    index_t ld, const Groups& gs) {
@@ -333,10 +335,10 @@ inline void accumulate_diag_rows_tile(SuffStats& st, index_t j0, const double* _
 // diag and spherical statistics of a block from its rows when D is one or
 // two vectors (accumulate_diag_rows_tile), for all K components: rw_ik =
 // ws_i e_ik formed in place in e (and n_k summed) first. The feature-major
-// kernel (accumulate_diag) sums its lanes once per component and block, and
-// at D = 16 makes two passes of 8 features; measured on the whole E-step,
-// this one is 47% faster at D = 16, K = 16, 23% at D = 16, K = 4, 19% at
-// D = 8, K = 64 and 3% at D = 8, K = 16. For diag_rows_kernel's shapes.
+// kernel (accumulate_diag) sums its lanes once per component and block
+// (2D + 1 lane sums), and at D = 16 makes two passes of 8 features over the
+// block; this one does neither, and loads each row once for TK components.
+// For diag_rows_kernel's shapes.
 template <class T, int VB>
 inline bool diag_rows_kernel(const SuffStats& st) {
     constexpr int W = simd::lanes<double, VB>;
@@ -375,14 +377,14 @@ inline void accumulate_diag_rows(SuffStats& st, const double* rows, index_t stri
 
 // accumulate_diag_rows for a block whose live components are known
 // (live_components): only the rows where e_ik is not zero, row by row. A
-// group of W rows with one live component has, at well-separated clusters,
-// that component live on one or two of its rows (at 1e6 x 8, K = 16, 38% of
-// the (group, component) pairs are live but 6% of the (row, component)
-// pairs). For each row, its live components from the lanes of the pair
-// flags: rw = ws_i e_ik, and each component's sums run through the rows in
-// order, as in accumulate_diag_rows_tile, n in the lane of the row as in
-// accumulate_diag_rows: the same bits. The sums wait in the workspace
-// (row_acc). Rows from nb on are not read.
+// group of W rows with one live component has, at well-separated clusters
+// whose rows are interleaved, that component live on one or two of its rows:
+// far fewer (row, component) pairs are live than (group, component) pairs,
+// and visiting rows skips the rest. For each row, its live components from
+// the lanes of the pair flags: rw = ws_i e_ik, and each component's sums
+// run through the rows in order, as in accumulate_diag_rows_tile, n in the
+// lane of the row as in accumulate_diag_rows: the same bits. The sums wait
+// in the workspace (row_acc). Rows from nb on are not read.
 template <int VB>
 inline void accumulate_diag_rows_sparse(SuffStats& st, const double* rows, index_t stride, const double* ws_i,
                                         const double* e, index_t ld, index_t nb, Workspace<double>& ws) {
@@ -551,8 +553,9 @@ inline void symmetrize(SuffStats& st) {
 // out = partials[0] + partials[1] + ... in chunk order (all around the same
 // shifts), then symmetrized. Each entry is summed by one thread in that
 // order, so the bits are those of a sequential merge; the entries are shared
-// out in slices when there are enough of them (G3's 64 partials of 1 MB took
-// 4% of an iteration on one thread).
+// out in slices when there are enough of them: large partials (full
+// covariances at large K and D) would otherwise be merged on one thread
+// while the others wait.
 inline void reduce_partials(const std::vector<SuffStats>& partials, SuffStats& out, int n_threads) {
     out = partials[0];
     const index_t C = static_cast<index_t>(partials.size());
