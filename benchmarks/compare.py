@@ -677,9 +677,11 @@ def print_bayes_results(out, bayes_rows, repeats, quick):
     print(file=out)
     print(
         f"Best of {repeats} interleaved repeats; per iteration = (fit with max_iter iterations - fit "
-        "with none) / max_iter, from the same random_from_data start (tol=0), so the priors and the "
-        "initialisation are not counted. VB / EM: a variational iteration against an EM iteration "
-        "of gaussmix's GaussianMixture on the same data.",
+        "with none) / max_iter, from the same start (tol=0; random_from_data, k-means for the "
+        "overlapping workloads), so the priors and the initialisation are not counted. VB / EM: a "
+        "variational iteration against an EM iteration of gaussmix's GaussianMixture on the same "
+        "data from the same start (from random_from_data, EM's first components are narrow and "
+        "skip most of their work; VB's are not).",
         file=out,
     )
     for w, res in bayes_rows:

@@ -1,7 +1,9 @@
-"""Variational Bayesian mixtures (B1, B2): gaussmix against scikit-learn.
+"""Variational Bayesian mixtures (B1, B2 and their overlapping twins B1o,
+B2o): gaussmix against scikit-learn.
 
 Both libraries fit the same data from the same random draws
-(``init_params="random_from_data"``, one ``random_state``), ``tol=0`` and
+(``init_params="random_from_data"``, k-means for the overlapping twins; one
+``random_state``), ``tol=0`` and
 the same ``max_iter``; each workload is one benchmark group. Every
 benchmark checks its fit against scikit-learn's (means, degrees of freedom,
 lower bound and iterations, rtol 1e-8).
