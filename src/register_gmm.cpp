@@ -219,6 +219,49 @@ std::int64_t kmeans_assign_py(const carray<T>& X, const std::optional<carray<T>>
     return kmeans_assign<T>(xv, s, w, centers.data(), k, lab, su, ws, n_threads);
 }
 
+// Whether [a, a + na) and [b, b + nb) share memory.
+template <class A, class B>
+bool overlap(const A* a, py::ssize_t na, const B* b, py::ssize_t nb) {
+    const auto pa = reinterpret_cast<std::uintptr_t>(a), pb = reinterpret_cast<std::uintptr_t>(b);
+    return pa < pb + sizeof(B) * static_cast<std::size_t>(nb) && pb < pa + sizeof(A) * static_cast<std::size_t>(na);
+}
+
+template <class T>
+py::tuple kmeans_lloyd_py(const carray<T>& X, const std::optional<carray<T>>& sample_weight,
+                          const std::optional<carray<T>>& shift, carray<double>& centers, carray<std::int64_t>& labels,
+                          carray<double>& sums, carray<double>& weight_sums, std::int64_t max_iter, double tol,
+                          int n_threads) {
+    const DataView<T> xv = data_view(X, std::nullopt);
+    const T* s = shift_ptr(shift, xv.d);
+    const T* w = nullptr;
+    if (sample_weight) {
+        require_shape(*sample_weight, {xv.n}, "sample_weight");
+        w = sample_weight->data();
+    }
+    if (centers.ndim() != 2 || centers.shape(1) != xv.d || centers.shape(0) < 1)
+        throw std::invalid_argument("centers must have shape (n_clusters, " + std::to_string(xv.d) + ")");
+    const index_t k = centers.shape(0);
+    require_shape(labels, {xv.n}, "labels");
+    require_shape(sums, {k, xv.d}, "sums");
+    require_shape(weight_sums, {k}, "weight_sums");
+    if (max_iter < 1) throw std::invalid_argument("max_iter must be >= 1, got " + std::to_string(max_iter));
+    double* c = centers.mutable_data();
+    std::int64_t* lab = labels.mutable_data();
+    double* su = sums.mutable_data();
+    double* ws = weight_sums.mutable_data();
+    const py::ssize_t kd = k * xv.d;
+    if (overlap(c, kd, su, kd) || overlap(c, kd, ws, k) || overlap(su, kd, ws, k) ||
+        overlap(lab, xv.n, c, kd) || overlap(lab, xv.n, su, kd) || overlap(lab, xv.n, ws, k))
+        throw std::invalid_argument("centers, labels, sums and weight_sums must not overlap");
+    check_threads(n_threads);
+    LloydResult r;
+    {
+        py::gil_scoped_release release;
+        r = kmeans_lloyd<T>(xv, s, w, c, k, lab, su, ws, max_iter, tol, n_threads);
+    }
+    return py::make_tuple(r.n_iter, static_cast<int>(r.stop), r.n_changed);
+}
+
 // Statistics of a hard assignment (label -1: unassigned) around the given
 // shifts: what an initialisation's first M-step starts from.
 template <class T>
@@ -333,6 +376,16 @@ void register_typed(py::module_& m) {
           "Lloyd assignment of X - shift to the nearest centre, in place in labels; returns how many "
           "labels changed. With sums and weight_sums: the per-cluster sums of w (x - shift) and of w "
           "(sample_weight in X's dtype, None: unit weights).");
+    m.def("kmeans_lloyd", &kmeans_lloyd_py<T>, py::arg("X").noconvert(), py::arg("sample_weight").noconvert(),
+          py::arg("shift").noconvert(), py::arg("centers").noconvert(), py::arg("labels").noconvert(),
+          py::arg("sums").noconvert(), py::arg("weight_sums").noconvert(), py::arg("max_iter"), py::arg("tol"),
+          py::arg("n_threads") = 1,
+          "Lloyd iterations of X - shift from centers (in place, with labels), as scikit-learn's KMeans "
+          "iterates, at most max_iter. Returns (n_iter, stop, n_changed): stop 0 after max_iter "
+          "iterations, 1 when no label changed, 2 when the centres moved by at most tol, 3 when the last "
+          "assignment left a cluster with zero weight (centers not updated; sums and weight_sums hold "
+          "that assignment's sums for the caller to relocate it); n_changed: labels the last "
+          "assignment changed.");
     m.def("stats_from_labels", &stats_from_labels_py<T>, py::arg("X").noconvert(), py::arg("sample_weight"),
           py::arg("labels").noconvert(), py::arg("shifts"), py::arg("covariance_type"), py::arg("n_threads") = 1,
           "Statistics (SuffStats) of a hard assignment (label -1: unassigned) around shifts.");

@@ -118,8 +118,13 @@ def one_input(data):
                 if fdp.ConsumeBool():
                     _core.kmeans_assign(X, sw, shift, _array(fdp, (k, d)), labels,
                                         _array(fdp, (k, d)), _array(fdp, (k,)), threads)
-                else:
+                elif fdp.ConsumeBool():
                     _core.kmeans_assign(X, sw, shift, _array(fdp, (k, d)), labels, n_threads=threads)
+                else:
+                    centers = _array(fdp, (k, d))
+                    sums = centers if fdp.ConsumeIntInRange(0, 7) == 0 else _array(fdp, (k, d))
+                    _core.kmeans_lloyd(X, sw, shift, centers, labels, sums, _array(fdp, (k,)),
+                                       fdp.ConsumeIntInRange(-1, 4), fdp.ConsumeFloat(), threads)
             elif which == 4:
                 labels = np.array([fdp.ConsumeIntInRange(-2, 5) for _ in range(n)], dtype=np.int64)
                 stats = _core.stats_from_labels(X, sw, labels, _array(fdp, (k, d)), cov, threads)

@@ -371,6 +371,38 @@ def test_kmeans_rejects_bad_max_iter():
             kmeans(X, None, 2, 0, max_iter=max_iter)
 
 
+def test_engine_lloyd_rejects_bad_arrays():
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    good = dict(
+        X=X, sample_weight=None, shift=None, centers=X[:3].copy(),
+        labels=np.zeros(20, dtype=np.int64), sums=np.zeros((3, 2)), weight_sums=np.zeros(3),
+        max_iter=5, tol=0.0,
+    )
+    _core.kmeans_lloyd(**good)
+    centers = np.zeros((3, 2))
+    for key, value, message in [
+        ("centers", np.zeros((3, 3)), "centers must have shape"),
+        ("centers", np.zeros((0, 2)), "centers must have shape"),
+        ("labels", np.zeros(19, dtype=np.int64), "labels must have shape"),
+        ("sums", np.zeros((2, 2)), "sums must have shape"),
+        ("weight_sums", np.zeros(4), "weight_sums must have shape"),
+        ("sample_weight", np.ones(19), "sample_weight must have shape"),
+        ("shift", np.zeros(3), "shift must have shape"),
+        ("max_iter", 0, "max_iter must be >= 1"),
+        ("n_threads", 0, "n_threads must be >= 1"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            _core.kmeans_lloyd(**{**good, "centers": centers.copy(), key: value})
+    with pytest.raises(ValueError, match="must not overlap"):
+        _core.kmeans_lloyd(**{**good, "centers": centers, "sums": centers})
+    with pytest.raises(ValueError, match="not writeable"):
+        readonly = np.zeros((3, 2))
+        readonly.setflags(write=False)
+        _core.kmeans_lloyd(**{**good, "centers": readonly})
+    with pytest.raises(TypeError, match="incompatible function arguments"):
+        _core.kmeans_lloyd(**{**good, "centers": np.zeros((3, 2), dtype=np.float32)})
+
+
 def test_fortran_ordered_x_gives_the_same_result():
     X, _, k = _random_problem(4, np.float64)
     assert_array_equal(kmeans(np.asfortranarray(X), None, k, 0)[0], kmeans(X, None, k, 0)[0])

@@ -23,17 +23,20 @@ wherever a rounding can change a decision:
   the picks, depend on the exact order of the additions. They are therefore
   the same numpy expressions scikit-learn evaluates, on distance arrays of
   the same type and layout.
-* The O(N D) work per centre (the distances to the candidates) and per Lloyd
-  iteration (nearest centre, per-cluster sums) runs in the engine, on all
-  threads with the GIL released. Distances there are summed in double; where
-  scikit-learn's differ from them in the last bits a decision can differ only
-  for a point equidistant from two centres to that precision.
+* The O(N D) work per centre (the distances to the candidates) and the whole
+  Lloyd loop (nearest centre, per-cluster sums, new centres, convergence
+  tests) run in the engine, on all threads with the GIL released. Distances
+  there are summed in double; where scikit-learn's differ from them in the
+  last bits a decision can differ only for a point equidistant from two
+  centres to that precision. The centre shift that is compared with ``tol``
+  is numpy's ``np.sum((centers_new - centers) ** 2)``, reproduced bit for bit.
 * KMeans centres the data on its mean and scales ``tol`` by the mean of the
   per-feature variances, both in the data's type; the engine reproduces
   numpy's summation order for those (kmeans.hpp), and shifts each row by the
   mean as numpy's ``X - X_mean`` rounds it, without copying X.
 * Empty clusters (rare) are relocated with scikit-learn's numpy steps, as the
-  rows picked by ``argpartition`` depend on its exact inputs.
+  rows picked by ``argpartition`` depend on its exact inputs: the engine's
+  Lloyd loop hands such an iteration back to finish here.
 
 Sample weights matter only up to a common factor, and scaling them by a
 power of two (as ``check_sample_weight`` does) changes no bit of any of the
@@ -50,6 +53,10 @@ from sklearn.utils import check_random_state
 from . import _core
 
 __all__ = ["kmeans", "kmeans_plusplus_indices"]
+
+# why _core.kmeans_lloyd returned (its `stop`)
+_LLOYD_STRICT = 1  # an assignment changed no label
+_LLOYD_EMPTY = 3  # an assignment left a cluster with zero weight
 
 
 def _check_input(X, sample_weight, n_clusters):
@@ -258,10 +265,18 @@ def _lloyd(X, sw, n_clusters, random_state, n_threads, max_iter, tol):
     sums = np.empty((n_clusters, n_features))
     weight_in_clusters = np.empty(n_clusters)
     strict_convergence = False
-    for i in range(max_iter):
-        n_changed = _core.kmeans_assign(
-            X, sw, mean, centers, labels, sums, weight_in_clusters, n_threads
+    n_iter = 0
+    while n_iter < max_iter:
+        # iterations in the engine until one stops it; only an emptied
+        # cluster hands one back unfinished
+        n_run, stop, n_changed = _core.kmeans_lloyd(
+            X, sw, mean, centers, labels, sums, weight_in_clusters,
+            max_iter - n_iter, float(tol), n_threads,
         )
+        n_iter += n_run
+        if stop != _LLOYD_EMPTY:
+            strict_convergence = stop == _LLOYD_STRICT
+            break
         _relocate_empty_clusters(X, sw, mean, centers, sums, weight_in_clusters, labels)
         centers_new = _average_centers(sums.copy(), weight_in_clusters)
         center_shift_tot = np.sum((centers_new - centers) ** 2)
@@ -284,4 +299,4 @@ def _lloyd(X, sw, n_clusters, random_state, n_threads, max_iter, tol):
             ConvergenceWarning,
             stacklevel=3,
         )
-    return labels, centers + mean.astype(np.float64), i + 1
+    return labels, centers + mean.astype(np.float64), n_iter

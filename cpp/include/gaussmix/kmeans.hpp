@@ -17,17 +17,23 @@
 //   passes only (kmeans_candidate_sq_dists, D^2 stored in the data's type)
 //   for a caller that forms the potentials with numpy as scikit-learn does.
 // * Lloyd: label_i = argmin_j ||x_i - mu_j||^2 (first minimum on ties) and
-//   the per-cluster sums sum_{i in j} w_i x_i and sum_{i in j} w_i.
+//   the per-cluster sums sum_{i in j} w_i x_i and sum_{i in j} w_i, one pass
+//   (kmeans_assign) or the whole loop with scikit-learn's convergence tests
+//   (kmeans_lloyd).
 // * The per-feature mean and variance that KMeans centres the data with and
 //   scales its tolerance by, summed in the data's type in numpy's order.
 //
 // Data may be shifted by a vector s before use: the coordinates are then
 // fl(x - s) in the data's type, exactly the values of numpy's X - s.
-// Distances are (x - c)^2 summed in double.
+// Distances are (x - c)^2 summed in double over the features in order, by
+// register tiles of rows x centres on blocks of rows transposed so that a
+// vector holds one feature of several rows.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -52,77 +58,195 @@ namespace gaussmix {
 
 namespace detail {
 
+// Rows per block: a block's rows, transposed (D x kBlock doubles), and its
+// distances to a few centres stay in the first cache levels.
 constexpr index_t kBlock = 256;
 
-// out[c * kBlock + i] = ||x_{b0+i} - s - centre_c||^2 for i < nb (nb <= kBlock)
-// on the block transposed into xt (D x kBlock, double): vectorised over rows.
-// shift: s (D values in T), or nullptr for none.
-template <class T>
-GAUSSMIX_MULTIVERSION void block_sq_dists(const DataView<T>& X, const T* shift, index_t b0, index_t nb,
-                                          const double* centers, index_t ncent, double* __restrict out,
-                                          double* __restrict xt) {
+// The distance kernels work on register tiles of kTileRows vectors of rows
+// by kTileCentres centres: per feature, kTileRows + kTileCentres loads feed
+// kTileRows * kTileCentres subtractions and multiply-adds, and the eight
+// running sums stay in registers (16 vector registers with AVX2 or SSE2).
+constexpr int kTileRows = 2;
+constexpr int kTileCentres = 4;
+
+// Rows per tile at vector width VB; blocks are padded to a multiple of it.
+template <int VB>
+constexpr index_t tile_rows = kTileRows * (VB / static_cast<int>(sizeof(double)));
+
+// W coordinates of a row from xr, shifted (Shifted: by s, rounded to T as
+// numpy's X - s rounds it), widened to double.
+template <int W, bool Shifted, class T>
+inline simd::vec<double, W> shifted_lanes(const T* xr, const T* shift) {
+    simd::vec<T, W> v = simd::load<T, W>(xr);
+    if (Shifted) v -= simd::load<T, W>(shift);
+    if constexpr (std::is_same<T, double>::value)
+        return v;
+    else
+        return __builtin_convertvector(v, simd::vec<double, W>);
+}
+
+// Rows [b0, b0 + nb) into xt (see load_rows): W rows by W features at a
+// time, transposed in registers (W = 4 or 2), the rest one by one.
+template <int W, class T, bool Shifted>
+inline void transpose_rows(const DataView<T>& X, const T* shift, index_t b0, index_t nb, double* __restrict xt) {
+    using V = simd::vec<double, W>;
+    using I = simd::vec<long long, W>;
+    static_assert(W == 2 || W == 4, "transposes of 2 x 2 and 4 x 4");
     const index_t D = X.d;
-    for (index_t i = 0; i < nb; ++i) {
-        const T* xr = X.row(b0 + i);
-        if (shift) {
-            for (index_t l = 0; l < D; ++l) {
-                const T v = xr[l] - shift[l];  // rounded to T, as numpy's X - s
-                xt[l * kBlock + i] = static_cast<double>(v);
+    auto one = [&](index_t i, index_t l) {
+        const T x = X.row(b0 + i)[l];
+        const T v = Shifted ? static_cast<T>(x - shift[l]) : x;
+        xt[l * kBlock + i] = static_cast<double>(v);
+    };
+    index_t i = 0;
+    for (; i + W <= nb; i += W) {
+        index_t l = 0;
+        for (; l + W <= D; l += W) {
+            V r[W];
+            for (int q = 0; q < W; ++q) r[q] = shifted_lanes<W, Shifted>(X.row(b0 + i + q) + l, shift + (Shifted ? l : 0));
+            double* o = xt + l * kBlock + i;
+            if constexpr (W == 2) {
+                simd::store<double, 2>(o, __builtin_shuffle(r[0], r[1], I{0, 2}));
+                simd::store<double, 2>(o + kBlock, __builtin_shuffle(r[0], r[1], I{1, 3}));
+            } else {
+                const V t0 = __builtin_shuffle(r[0], r[1], I{0, 4, 2, 6}), t1 = __builtin_shuffle(r[0], r[1], I{1, 5, 3, 7});
+                const V t2 = __builtin_shuffle(r[2], r[3], I{0, 4, 2, 6}), t3 = __builtin_shuffle(r[2], r[3], I{1, 5, 3, 7});
+                simd::store<double, 4>(o, __builtin_shuffle(t0, t2, I{0, 1, 4, 5}));
+                simd::store<double, 4>(o + kBlock, __builtin_shuffle(t1, t3, I{0, 1, 4, 5}));
+                simd::store<double, 4>(o + 2 * kBlock, __builtin_shuffle(t0, t2, I{2, 3, 6, 7}));
+                simd::store<double, 4>(o + 3 * kBlock, __builtin_shuffle(t1, t3, I{2, 3, 6, 7}));
             }
-        } else {
-            for (index_t l = 0; l < D; ++l) xt[l * kBlock + i] = static_cast<double>(xr[l]);
         }
+        for (; l < D; ++l)
+            for (int q = 0; q < W; ++q) one(i + q, l);
     }
-    for (index_t c = 0; c < ncent; ++c) {
-        double* __restrict o = out + c * kBlock;
-        const double* cc = centers + c * D;
-#pragma omp simd
-        for (index_t i = 0; i < nb; ++i) o[i] = 0.0;
-        for (index_t l = 0; l < D; ++l) {
-            const double m = cc[l];
-            const double* __restrict xl = xt + l * kBlock;
-#pragma omp simd
-            for (index_t i = 0; i < nb; ++i) {
-                const double v = xl[i] - m;
-                o[i] += v * v;
+    for (; i < nb; ++i)
+        for (index_t l = 0; l < D; ++l) one(i, l);
+}
+
+// Rows [b0, b0 + nb) of X shifted by s (nullptr: none), each coordinate
+// rounded to T as numpy's X - s rounds it, widened to double and transposed:
+// xt[l * kBlock + i]. Rows nb .. nb_pad are zero, so that tiles run over
+// whole vectors; their results are never used.
+template <int VB, class T>
+inline void load_rows(const DataView<T>& X, const T* shift, index_t b0, index_t nb, index_t nb_pad, double* xt) {
+    constexpr int W = VB >= 32 ? 4 : 2;
+    if (shift)
+        transpose_rows<W, T, true>(X, shift, b0, nb, xt);
+    else
+        transpose_rows<W, T, false>(X, shift, b0, nb, xt);
+    if (nb < nb_pad)
+        for (index_t l = 0; l < X.d; ++l) std::fill(xt + l * kBlock + nb, xt + l * kBlock + nb_pad, 0.0);
+}
+
+// acc[r][c] = ||x - cen_c||^2 for the W rows of vector r of the transposed
+// block xt (from its first row), C centres at cen (rows of D values): the
+// squared differences summed in double from l = 0 to D - 1.
+template <int W, int R, int C>
+inline void tile_sq_dists(const double* __restrict xt, index_t D, const double* __restrict cen,
+                          simd::vec<double, W> (&acc)[R][C]) {
+    using V = simd::vec<double, W>;
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) acc[r][c] = V{};
+    for (index_t l = 0; l < D; ++l) {
+        V x[R];
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) x[r] = simd::load<double, W>(xt + l * kBlock + r * W);
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c) {
+            const double m = cen[c * D + l];  // broadcast by the subtraction: one load
+#pragma GCC unroll 16
+            for (int r = 0; r < R; ++r) {
+                const V v = x[r] - m;
+                acc[r][c] += v * v;
             }
         }
     }
 }
 
-// best[i], lab[i] = min_j dd[j * kBlock + i] and its first argmin, j < ncent.
-GAUSSMIX_MULTIVERSION inline void block_argmin(const double* __restrict dd, index_t nb, index_t ncent,
-                                               double* __restrict best, std::int64_t* __restrict lab) {
-#pragma omp simd
-    for (index_t i = 0; i < nb; ++i) {
-        best[i] = dd[i];
-        lab[i] = 0;
-    }
-    for (index_t j = 1; j < ncent; ++j) {
-        const double* __restrict dj = dd + j * kBlock;
-#pragma omp simd
-        for (index_t i = 0; i < nb; ++i) {
-            const bool lt = dj[i] < best[i];
-            best[i] = lt ? dj[i] : best[i];
-            lab[i] = lt ? j : lab[i];
+// Folds centres j0 .. j0 + C into the running nearest centre (best distance,
+// label) of each row of the tile: a centre replaces the one held only if
+// strictly nearer, so ties go to the first, and a NaN distance never wins
+// (First: centre j0 is the first one, taken as it is).
+template <int W, int R, int C, bool First>
+inline void tile_nearest(const double* xt, index_t D, const double* centers, index_t j0,
+                         simd::vec<double, W> (&best)[R], simd::vec<long long, W> (&lab)[R]) {
+    using L = simd::vec<long long, W>;
+    simd::vec<double, W> acc[R][C];
+    tile_sq_dists<W, R, C>(xt, D, centers + j0 * D, acc);
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+        const L j = simd::splat<long long, W>(static_cast<long long>(j0 + c));
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+            if (First && c == 0) {
+                best[r] = acc[r][0];
+                lab[r] = j;
+            } else {
+                const L lt = acc[r][c] < best[r];
+                best[r] = lt ? acc[r][c] : best[r];
+                lab[r] = lt ? j : lab[r];
+            }
         }
     }
 }
 
-// Calls f(b0, nb, dists) for the blocks of rows [r0, r1), dists being the
-// squared distances to the ncent centres (centre-major, stride kBlock).
-// (f may also take the block's shifted rows, transposed: D x kBlock.)
-template <class T, class F>
-void for_each_block_dists(const DataView<T>& X, const T* shift, index_t r0, index_t r1, const double* centers,
-                          index_t ncent, F&& f) {
-    simd::aligned_vector<double> dists(ncent * kBlock), xt(X.d * kBlock);
-    for (index_t b0 = r0; b0 < r1; b0 += kBlock) {
-        const index_t nb = std::min(kBlock, r1 - b0);
-        block_sq_dists(X, shift, b0, nb, centers, ncent, dists.data(), xt.data());
-        if constexpr (std::is_invocable_v<F, index_t, index_t, const double*, const double*>)
-            f(b0, nb, static_cast<const double*>(dists.data()), static_cast<const double*>(xt.data()));
-        else
-            f(b0, nb, static_cast<const double*>(dists.data()));
+// lab[i] = argmin_j ||x_i - mu_j||^2 over the K centres (the first on ties)
+// for the nb rows of xt (nb a multiple of tile_rows<VB>).
+template <int VB>
+inline void block_nearest(const double* xt, index_t nb, index_t D, const double* centers, index_t K,
+                          std::int64_t* __restrict lab) {
+    constexpr int W = VB / static_cast<int>(sizeof(double)), R = kTileRows, C = kTileCentres;
+    static_assert(C == 4, "the remainders below are for four centres a tile");
+    for (index_t i0 = 0; i0 < nb; i0 += R * W) {
+        simd::vec<double, W> best[R];
+        simd::vec<long long, W> lb[R];
+        const double* x = xt + i0;
+        index_t j0 = std::min<index_t>(K, C);
+        switch (j0) {
+            case 1: tile_nearest<W, R, 1, true>(x, D, centers, 0, best, lb); break;
+            case 2: tile_nearest<W, R, 2, true>(x, D, centers, 0, best, lb); break;
+            case 3: tile_nearest<W, R, 3, true>(x, D, centers, 0, best, lb); break;
+            default: tile_nearest<W, R, C, true>(x, D, centers, 0, best, lb); break;
+        }
+        for (; j0 + C <= K; j0 += C) tile_nearest<W, R, C, false>(x, D, centers, j0, best, lb);
+        switch (K - j0) {
+            case 1: tile_nearest<W, R, 1, false>(x, D, centers, j0, best, lb); break;
+            case 2: tile_nearest<W, R, 2, false>(x, D, centers, j0, best, lb); break;
+            case 3: tile_nearest<W, R, 3, false>(x, D, centers, j0, best, lb); break;
+            default: break;
+        }
+        for (int r = 0; r < R; ++r) std::memcpy(lab + i0 + r * W, &lb[r], sizeof lb[r]);
+    }
+}
+
+template <int W, int R, int C>
+inline void tile_store(const double* xt, index_t D, const double* cen, double* __restrict dd) {
+    simd::vec<double, W> acc[R][C];
+    tile_sq_dists<W, R, C>(xt, D, cen, acc);
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c)
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) simd::store<double, W>(dd + c * kBlock + r * W, acc[r][c]);
+}
+
+// dd[t * kBlock + i] = ||x_i - c_t||^2 for the nb rows of xt (a multiple of
+// tile_rows<VB>) and the m centres at cen.
+template <int VB>
+inline void block_sq_dists(const double* xt, index_t nb, index_t D, const double* cen, index_t m,
+                           double* __restrict dd) {
+    constexpr int W = VB / static_cast<int>(sizeof(double)), R = kTileRows, C = kTileCentres;
+    for (index_t i0 = 0; i0 < nb; i0 += R * W) {
+        index_t t = 0;
+        for (; t + C <= m; t += C) tile_store<W, R, C>(xt + i0, D, cen + t * D, dd + t * kBlock + i0);
+        switch (m - t) {
+            case 1: tile_store<W, R, 1>(xt + i0, D, cen + t * D, dd + t * kBlock + i0); break;
+            case 2: tile_store<W, R, 2>(xt + i0, D, cen + t * D, dd + t * kBlock + i0); break;
+            case 3: tile_store<W, R, 3>(xt + i0, D, cen + t * D, dd + t * kBlock + i0); break;
+            default: break;
+        }
     }
 }
 
@@ -134,6 +258,88 @@ void shifted_row(const DataView<T>& X, const T* shift, index_t i, double* out) {
         const T v = shift ? static_cast<T>(xr[l] - shift[l]) : xr[l];
         out[l] = static_cast<double>(v);
     }
+}
+
+// Per-chunk scratch of the distance passes.
+struct BlockScratch {
+    simd::aligned_vector<double> xt, dd;
+    simd::aligned_vector<std::int64_t> lab;
+    BlockScratch(index_t D, index_t n_dists) : xt(D * kBlock), dd(n_dists * kBlock), lab(kBlock) {}
+};
+
+// One Lloyd assignment of rows [r0, r1) (see kmeans_assign), into the
+// chunk's partial sums s (K x D) and ws (K), or none (s nullptr). Returns how
+// many labels changed.
+template <class T, int VB>
+index_t assign_rows(const DataView<T>& X, const T* shift, const T* w, const double* centers, index_t K, index_t r0,
+                    index_t r1, std::int64_t* labels, double* __restrict s, double* __restrict ws,
+                    BlockScratch& scratch) {
+    const index_t D = X.d;
+    constexpr index_t G = tile_rows<VB>;
+    double* xt = scratch.xt.data();
+    std::int64_t* lab = scratch.lab.data();
+    index_t changed = 0;
+    for (index_t b0 = r0; b0 < r1; b0 += kBlock) {
+        const index_t nb = std::min(kBlock, r1 - b0), nb_pad = (nb + G - 1) / G * G;
+        load_rows<VB>(X, shift, b0, nb, nb_pad, xt);
+        block_nearest<VB>(xt, nb_pad, D, centers, K, lab);
+        for (index_t i = 0; i < nb; ++i) {
+            changed += labels[b0 + i] != lab[i];
+            labels[b0 + i] = lab[i];
+        }
+        if (!s) continue;
+        // rows in order into their cluster's sums: w_i fl_T(x_i - s), in double
+        for (index_t i = 0; i < nb; ++i) {
+            const std::int64_t j = lab[i];
+            double* __restrict sj = s + j * D;
+            const T* __restrict xr = X.row(b0 + i);
+            const double wi = w ? static_cast<double>(w[b0 + i]) : 1.0;
+            ws[j] += wi;
+            if (shift) {
+                if (w) {
+#pragma omp simd
+                    for (index_t l = 0; l < D; ++l) sj[l] += wi * static_cast<double>(static_cast<T>(xr[l] - shift[l]));
+                } else {
+#pragma omp simd
+                    for (index_t l = 0; l < D; ++l) sj[l] += static_cast<double>(static_cast<T>(xr[l] - shift[l]));
+                }
+            } else {
+                if (w) {
+#pragma omp simd
+                    for (index_t l = 0; l < D; ++l) sj[l] += wi * static_cast<double>(xr[l]);
+                } else {
+#pragma omp simd
+                    for (index_t l = 0; l < D; ++l) sj[l] += static_cast<double>(xr[l]);
+                }
+            }
+        }
+    }
+    return changed;
+}
+
+// numpy's np.sum of n contiguous doubles, bit for bit: pairwise, with eight
+// interleaved partial sums up to 128 values, halves (the first a multiple of
+// eight) beyond.
+GAUSSMIX_NO_CONTRACT inline double numpy_sum(const double* a, index_t n) {
+    GAUSSMIX_NO_CONTRACT_BODY
+    if (n < 8) {
+        double res = 0.0;
+        for (index_t i = 0; i < n; ++i) res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        double r[8];
+        for (int j = 0; j < 8; ++j) r[j] = a[j];
+        index_t i = 8;
+        for (; i < n - n % 8; i += 8)
+            for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; ++i) res += a[i];
+        return res;
+    }
+    index_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return numpy_sum(a, n2) + numpy_sum(a + n2, n - n2);
 }
 
 }  // namespace detail
@@ -225,26 +431,91 @@ void kmeans_candidate_sq_dists(const DataView<T>& X, const T* shift, const std::
     for (index_t t = 0; t < n_cand; ++t) detail::shifted_row(X, shift, cand[t], centers.data() + t * D);
     const Partition part = make_partition(N, 4096, 64, detail::kBlock);
     parallel_for(part.n_chunks, n_threads, [&](index_t c) {
-        detail::for_each_block_dists(X, shift, part.begin(c), part.end(c), centers.data(), n_cand,
-                                     [&](index_t b0, index_t nb, const double* dd) {
-                                         for (index_t t = 0; t < n_cand; ++t) {
-                                             const double* dt = dd + t * detail::kBlock;
-                                             T* o = out + t * N + b0;
-                                             for (index_t i = 0; i < nb; ++i) {
-                                                 const T v = static_cast<T>(dt[i]);
-                                                 o[i] = closest ? std::min(closest[b0 + i], v) : v;
-                                             }
-                                         }
-                                     });
+        detail::BlockScratch scratch(D, n_cand);
+        dispatch_isa([&](auto vb) {
+            constexpr int VB = decltype(vb)::value;
+            constexpr index_t G = detail::tile_rows<VB>;
+            for (index_t b0 = part.begin(c); b0 < part.end(c); b0 += detail::kBlock) {
+                const index_t nb = std::min(detail::kBlock, part.end(c) - b0), nb_pad = (nb + G - 1) / G * G;
+                detail::load_rows<VB>(X, shift, b0, nb, nb_pad, scratch.xt.data());
+                detail::block_sq_dists<VB>(scratch.xt.data(), nb_pad, D, centers.data(), n_cand, scratch.dd.data());
+                for (index_t t = 0; t < n_cand; ++t) {
+                    const double* dt = scratch.dd.data() + t * detail::kBlock;
+                    T* o = out + t * N + b0;
+                    for (index_t i = 0; i < nb; ++i) {
+                        const T v = static_cast<T>(dt[i]);
+                        o[i] = closest ? std::min(closest[b0 + i], v) : v;
+                    }
+                }
+            }
+        });
     });
 }
+
+namespace detail {
+
+// One k-means++ distance pass over the rows [r0, r1): d_t[i] =
+// min(closest_i, ||x_i - c_t||^2) (closest nullptr: the distance) for the m
+// centres at cen, stored in out[t] (out nullptr: not stored; out[t] may be
+// closest itself), and pot[t] += sum_i w_i d_t[i] (a zero weight adds
+// nothing, also where the distance is infinite), summed in W lanes per block
+// and the blocks in order: the same sums whichever m centres share the pass.
+template <class T, int VB>
+void plusplus_rows(const DataView<T>& X, const T* shift, const double* cen, index_t m, index_t r0, index_t r1,
+                   const double* closest, double* const* out, double* pot, BlockScratch& scratch) {
+    constexpr int W = VB / static_cast<int>(sizeof(double));
+    constexpr index_t G = tile_rows<VB>;
+    using V = simd::vec<double, W>;
+    const double* w = X.weights;
+    for (index_t b0 = r0; b0 < r1; b0 += kBlock) {
+        const index_t nb = std::min(kBlock, r1 - b0), nb_pad = (nb + G - 1) / G * G;
+        load_rows<VB>(X, shift, b0, nb, nb_pad, scratch.xt.data());
+        block_sq_dists<VB>(scratch.xt.data(), nb_pad, X.d, cen, m, scratch.dd.data());
+        for (index_t t = 0; t < m; ++t) {
+            const double* __restrict dt = scratch.dd.data() + t * kBlock;
+            double* o = out ? out[t] + b0 : nullptr;
+            const double* cl = closest ? closest + b0 : nullptr;
+            const double* wb = w ? w + b0 : nullptr;
+            V acc = V{};
+            index_t i = 0;
+            for (; i + W <= nb; i += W) {
+                V d = simd::load<double, W>(dt + i);
+                if (cl) {
+                    const V c = simd::load<double, W>(cl + i);
+                    d = d < c ? d : c;  // std::min(c, d)
+                }
+                if (o) simd::store<double, W>(o + i, d);
+                if (wb) {
+                    const V wi = simd::load<double, W>(wb + i);
+                    d = wi > V{} ? wi * d : V{};
+                }
+                acc += d;
+            }
+            double tail = 0.0;
+            for (; i < nb; ++i) {
+                const double d = cl ? std::min(cl[i], dt[i]) : dt[i];
+                if (o) o[i] = d;
+                const double wi = wb ? wb[i] : 1.0;
+                tail += wi > 0.0 ? wi * d : 0.0;
+            }
+            pot[t] += simd::hsum<W>(acc) + tail;
+        }
+    }
+}
+
+}  // namespace detail
 
 // Greedy k-means++ seeding, all passes in the engine: indices of K seeds of
 // X (shifted by `shift`, nullptr: none) weighted by X.weights with sum w_sum
 // (as numpy sums them; N for unit weights), from the uniform draws
-// u[0 .. 1 + (K - 1) * n_trials). The potentials are summed in double over
-// fixed chunks (thread-count independent) where scikit-learn sums with BLAS:
-// the same to rounding, so only a tie to the last bits may go another way.
+// u[0 .. 1 + (K - 1) * n_trials). Per centre, one pass over X gives the
+// candidates' potentials; the winner's distances then become the closest
+// ones, either kept from that pass (when storing n_trials rows of distances
+// moves fewer bytes than reading X again) or computed by a second pass. Both
+// give the same bits, the distances and sums being formed alike. The
+// potentials are summed in double over fixed chunks (thread-count
+// independent) where scikit-learn sums with BLAS: the same to rounding, so
+// only a tie to the last bits may go another way.
 template <class T>
 std::vector<index_t> kmeans_plusplus(const DataView<T>& X, const T* shift, double w_sum, index_t K,
                                      index_t n_trials, const double* u, int n_threads) {
@@ -254,65 +525,57 @@ std::vector<index_t> kmeans_plusplus(const DataView<T>& X, const T* shift, doubl
     std::vector<index_t> seeds;
     seeds.reserve(K);
     seeds.push_back(choice_index<double>(N, X.weights, w_sum, u[0]));
+    if (K == 1) return seeds;
 
-    std::vector<double> closest(N), centers(n_trials * D), chunk_pot(part.n_chunks * n_trials);
-    auto weighted = [&](index_t i, double v) {
-        const double wi = X.weight(i);
-        return wi > 0.0 ? wi * v : 0.0;  // 0 * inf adds nothing
-    };
-    // closest_i = min(closest_i, ||x_i - c||^2) for the centre in `centers`
-    // (first: closest_i = that distance); returns the new potential.
-    auto update_closest = [&](bool first) {
+    // bytes per row: n_trials stored distances (written, the line read
+    // first) against a row of X and the closest distance read and written
+    const bool keep = 16 * n_trials <= D * static_cast<index_t>(sizeof(T)) + 16;
+    const index_t n_rows = keep ? n_trials + 1 : 1;
+    std::unique_ptr<double[]> store(new double[n_rows * N]);  // written before read
+    std::vector<double*> rows(n_rows);
+    for (index_t t = 0; t < n_rows; ++t) rows[t] = store.get() + t * N;
+    std::vector<double> centers(n_trials * D), chunk_pot(part.n_chunks * n_trials), pots(n_trials);
+    // the m centres in `centers` against closest (nullptr: none), the
+    // distances into out[0 .. m) (nullptr: not kept); potentials into pots
+    auto pass = [&](index_t m, const double* closest, double* const* out) {
+        std::fill(chunk_pot.begin(), chunk_pot.end(), 0.0);
         parallel_for(part.n_chunks, team, [&](index_t c) {
-            double p = 0.0;
-            detail::for_each_block_dists(X, shift, part.begin(c), part.end(c), centers.data(), 1,
-                                         [&](index_t b0, index_t nb, const double* dd) {
-                                             for (index_t i = 0; i < nb; ++i) {
-                                                 double& cl = closest[b0 + i];
-                                                 cl = first ? dd[i] : std::min(cl, dd[i]);
-                                                 p += weighted(b0 + i, cl);
-                                             }
-                                         });
-            chunk_pot[c * n_trials] = p;
+            detail::BlockScratch scratch(D, m);
+            dispatch_isa([&](auto vb) {
+                detail::plusplus_rows<T, decltype(vb)::value>(X, shift, centers.data(), m, part.begin(c),
+                                                              part.end(c), closest, out,
+                                                              chunk_pot.data() + c * n_trials, scratch);
+            });
         });
-        double pot = 0.0;
-        for (index_t c = 0; c < part.n_chunks; ++c) pot += chunk_pot[c * n_trials];
-        return pot;
+        for (index_t t = 0; t < m; ++t) {
+            double p = 0.0;
+            for (index_t c = 0; c < part.n_chunks; ++c) p += chunk_pot[c * n_trials + t];
+            pots[t] = p;
+        }
     };
     detail::shifted_row(X, shift, seeds[0], centers.data());
-    double pot = update_closest(true);
+    pass(1, nullptr, rows.data());
+    double pot = pots[0];
 
     std::vector<double> v(n_trials);
     std::vector<std::int64_t> cand(n_trials);
     for (index_t c = 1; c < K; ++c) {
         for (index_t t = 0; t < n_trials; ++t) v[t] = u[1 + (c - 1) * n_trials + t] * pot;
-        cumsum_search<double>(N, closest.data(), X.weights, v.data(), n_trials, cand.data());
+        cumsum_search<double>(N, rows[0], X.weights, v.data(), n_trials, cand.data());
         for (index_t t = 0; t < n_trials; ++t) detail::shifted_row(X, shift, cand[t], centers.data() + t * D);
-        parallel_for(part.n_chunks, team, [&](index_t ch) {
-            double* p = chunk_pot.data() + ch * n_trials;
-            std::fill(p, p + n_trials, 0.0);
-            detail::for_each_block_dists(X, shift, part.begin(ch), part.end(ch), centers.data(), n_trials,
-                                         [&](index_t b0, index_t nb, const double* dd) {
-                                             for (index_t t = 0; t < n_trials; ++t) {
-                                                 const double* dt = dd + t * detail::kBlock;
-                                                 for (index_t i = 0; i < nb; ++i)
-                                                     p[t] += weighted(b0 + i, std::min(closest[b0 + i], dt[i]));
-                                             }
-                                         });
-        });
+        pass(n_trials, rows[0], keep ? rows.data() + 1 : nullptr);
         index_t best = 0;
-        double best_pot = 0.0;
-        for (index_t t = 0; t < n_trials; ++t) {
-            double p = 0.0;
-            for (index_t ch = 0; ch < part.n_chunks; ++ch) p += chunk_pot[ch * n_trials + t];
-            if (t == 0 || p < best_pot) {
-                best_pot = p;
-                best = t;
-            }
-        }
+        for (index_t t = 1; t < n_trials; ++t)
+            if (pots[t] < pots[best]) best = t;
         seeds.push_back(cand[best]);
-        std::copy(centers.begin() + best * D, centers.begin() + (best + 1) * D, centers.begin());
-        pot = update_closest(false);
+        pot = pots[best];
+        if (c + 1 == K) break;
+        if (keep) {
+            std::swap(rows[0], rows[1 + best]);
+        } else {
+            std::copy(centers.begin() + best * D, centers.begin() + (best + 1) * D, centers.begin());
+            pass(1, rows[0], rows.data());  // in place: closest_i = min(closest_i, winner's distance)
+        }
     }
     return seeds;
 }
@@ -324,50 +587,130 @@ std::vector<index_t> kmeans_plusplus(const DataView<T>& X, const T* shift, doubl
 // nullptr for unit weights), reduced over fixed chunks in chunk order
 // (thread-count independent).
 template <class T>
+class KMeansAssigner {
+   public:
+    KMeansAssigner(const DataView<T>& X, const T* shift, const T* w, index_t K, bool accumulate, int n_threads)
+        : X_(X), shift_(shift), w_(w), K_(K), accumulate_(accumulate),
+          part_(make_partition(X.n, 2048, sizeof(double) * (accumulate ? K * X.d + K + 1 : 1), detail::kBlock)),
+          n_threads_(threads_for(2.0 * static_cast<double>(X.n * X.d * K), n_threads)),
+          part_sums_(accumulate ? part_.n_chunks * K * X.d : 0),
+          part_w_(accumulate ? part_.n_chunks * K : 0),
+          changed_(part_.n_chunks, 0) {}
+
+    index_t operator()(const double* centers, std::int64_t* labels, double* sums, double* weight_sums) {
+        const index_t K = K_, D = X_.d;
+        const bool acc = accumulate_ && sums != nullptr && weight_sums != nullptr;
+        parallel_for(part_.n_chunks, n_threads_, [&](index_t c) {
+            double* s = acc ? part_sums_.data() + c * K * D : nullptr;
+            double* ws = acc ? part_w_.data() + c * K : nullptr;
+            if (acc) {
+                std::fill(s, s + K * D, 0.0);
+                std::fill(ws, ws + K, 0.0);
+            }
+            detail::BlockScratch scratch(D, 0);
+            dispatch_isa([&](auto vb) {
+                changed_[c] = detail::assign_rows<T, decltype(vb)::value>(X_, shift_, w_, centers, K, part_.begin(c),
+                                                                          part_.end(c), labels, s, ws, scratch);
+            });
+        });
+        index_t n_changed = 0;
+        for (index_t c = 0; c < part_.n_chunks; ++c) n_changed += changed_[c];
+        if (acc) {
+            std::fill(sums, sums + K * D, 0.0);
+            std::fill(weight_sums, weight_sums + K, 0.0);
+            for (index_t c = 0; c < part_.n_chunks; ++c) {
+                for (index_t q = 0; q < K * D; ++q) sums[q] += part_sums_[c * K * D + q];
+                for (index_t j = 0; j < K; ++j) weight_sums[j] += part_w_[c * K + j];
+            }
+        }
+        return n_changed;
+    }
+
+   private:
+    DataView<T> X_;
+    const T* shift_;
+    const T* w_;
+    index_t K_;
+    bool accumulate_;
+    Partition part_;
+    int n_threads_;
+    std::vector<double> part_sums_, part_w_;
+    std::vector<index_t> changed_;
+};
+
+template <class T>
 index_t kmeans_assign(const DataView<T>& X, const T* shift, const T* w, const double* centers, index_t K,
                       std::int64_t* labels, double* sums, double* weight_sums, int n_threads) {
-    const index_t N = X.n, D = X.d;
     const bool accumulate = sums != nullptr && weight_sums != nullptr;
-    n_threads = threads_for(2.0 * static_cast<double>(N * D * K), n_threads);
-    const Partition part =
-        make_partition(N, 2048, sizeof(double) * (accumulate ? K * D + K + 1 : 1), detail::kBlock);
-    std::vector<double> part_sums(accumulate ? part.n_chunks * K * D : 0);
-    std::vector<double> part_w(accumulate ? part.n_chunks * K : 0);
-    std::vector<index_t> changed(part.n_chunks, 0);
-    parallel_for(part.n_chunks, n_threads, [&](index_t c) {
-        double* s = accumulate ? part_sums.data() + c * K * D : nullptr;
-        double* ws = accumulate ? part_w.data() + c * K : nullptr;
-        simd::aligned_vector<double> best_d(detail::kBlock);
-        simd::aligned_vector<std::int64_t> lab(detail::kBlock);
-        index_t ch = 0;
-        detail::for_each_block_dists(X, shift, part.begin(c), part.end(c), centers, K,
-                                     [&](index_t b0, index_t nb, const double* dd, const double* xt) {
-            detail::block_argmin(dd, nb, K, best_d.data(), lab.data());
-            for (index_t i = 0; i < nb; ++i) {
-                const std::int64_t best = lab[i];
-                ch += labels[b0 + i] != best;
-                labels[b0 + i] = best;
-                if (accumulate) {
-                    const double wi = w ? static_cast<double>(w[b0 + i]) : 1.0;
-                    ws[best] += wi;
-                    double* sb = s + best * D;
-                    for (index_t l = 0; l < D; ++l) sb[l] += wi * xt[l * detail::kBlock + i];
-                }
+    KMeansAssigner<T> assign(X, shift, w, K, accumulate, n_threads);
+    return assign(centers, labels, sums, weight_sums);
+}
+
+// Why kmeans_lloyd returned.
+enum class LloydStop : int {
+    max_iter = 0,   // max_iter iterations ran
+    strict = 1,     // an assignment changed no label
+    tol = 2,        // the centres moved by at most tol
+    empty = 3,      // an assignment left a cluster without weight
+};
+
+struct LloydResult {
+    index_t n_iter = 0;     // iterations run (the last included)
+    index_t n_changed = 0;  // labels the last assignment changed
+    LloydStop stop = LloydStop::max_iter;
+};
+
+// Lloyd iterations as scikit-learn's KMeans runs them (algorithm="lloyd"),
+// at most max_iter: assign (kmeans_assign, with the sums), the new centres
+// mu_j = sums_j * (1 / weight_j) (numpy's in-place multiply by the
+// reciprocal), the shift sum_jl (mu_new - mu_old)^2 as numpy's np.sum adds
+// it; stop when no label changed, or else when the shift is at most tol.
+// centers (K x D, in and out) and labels (in and out) carry the state.
+//
+// An assignment that leaves a cluster with zero weight ends the call before
+// the centres are updated (stop = empty): scikit-learn relocates such
+// clusters by an argpartition of distances in the data's type, which the
+// caller does with numpy before it finishes that iteration and calls again.
+// sums and weight_sums (K x D, K) then hold that assignment's sums; centers
+// are still those it assigned to.
+template <class T>
+GAUSSMIX_NO_CONTRACT LloydResult kmeans_lloyd(const DataView<T>& X, const T* shift, const T* w, double* centers,
+                                              index_t K, std::int64_t* labels, double* sums, double* weight_sums,
+                                              index_t max_iter, double tol, int n_threads) {
+    GAUSSMIX_NO_CONTRACT_BODY
+    const index_t D = X.d;
+    KMeansAssigner<T> assign(X, shift, w, K, true, n_threads);
+    std::vector<double> sq(K * D);
+    LloydResult r;
+    for (index_t it = 0; it < max_iter; ++it) {
+        r.n_iter = it + 1;
+        r.n_changed = assign(centers, labels, sums, weight_sums);
+        for (index_t j = 0; j < K; ++j)
+            if (!(weight_sums[j] > 0.0)) {
+                r.stop = LloydStop::empty;
+                return r;
             }
-        });
-        changed[c] = ch;
-    });
-    index_t n_changed = 0;
-    for (index_t c = 0; c < part.n_chunks; ++c) n_changed += changed[c];
-    if (accumulate) {
-        std::fill(sums, sums + K * D, 0.0);
-        std::fill(weight_sums, weight_sums + K, 0.0);
-        for (index_t c = 0; c < part.n_chunks; ++c) {
-            for (index_t q = 0; q < K * D; ++q) sums[q] += part_sums[c * K * D + q];
-            for (index_t j = 0; j < K; ++j) weight_sums[j] += part_w[c * K + j];
+        for (index_t j = 0; j < K; ++j) {
+            const double inv = 1.0 / weight_sums[j];
+            for (index_t l = 0; l < D; ++l) {
+                const double mu = sums[j * D + l] * inv;
+                const double e = mu - centers[j * D + l];
+                sq[j * D + l] = e * e;
+                centers[j * D + l] = mu;
+            }
+        }
+        const double shift_tot = detail::numpy_sum(sq.data(), K * D);
+        if (r.n_changed == 0) {
+            r.stop = LloydStop::strict;
+            return r;
+        }
+        if (shift_tot <= tol) {
+            r.stop = LloydStop::tol;
+            return r;
         }
     }
-    return n_changed;
+    r.stop = LloydStop::max_iter;
+    return r;
 }
 
 }  // namespace gaussmix
