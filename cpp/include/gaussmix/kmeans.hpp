@@ -511,7 +511,7 @@ void plusplus_rows(const DataView<T>& X, const T* shift, const double* cen, inde
 // u[0 .. 1 + (K - 1) * n_trials). Per centre, one pass over X gives the
 // candidates' potentials; the winner's distances then become the closest
 // ones, either kept from that pass (when storing n_trials rows of distances
-// moves fewer bytes than reading X again) or computed by a second pass. Both
+// takes at most half the memory of X) or computed by a second pass. Both
 // give the same bits, the distances and sums being formed alike. The
 // potentials are summed in double over fixed chunks (thread-count
 // independent) where scikit-learn sums with BLAS: the same to rounding, so
@@ -527,9 +527,11 @@ std::vector<index_t> kmeans_plusplus(const DataView<T>& X, const T* shift, doubl
     seeds.push_back(choice_index<double>(N, X.weights, w_sum, u[0]));
     if (K == 1) return seeds;
 
-    // bytes per row: n_trials stored distances (written, the line read
-    // first) against a row of X and the closest distance read and written
-    const bool keep = 16 * n_trials <= D * static_cast<index_t>(sizeof(T)) + 16;
+    // Keeping the candidates' distances saves reading X a second time, and
+    // costs n_trials + 1 doubles per row of memory: kept only when that is at
+    // most half of a row of X (wide rows), so the seeding never holds more
+    // than half of X's size beside it.
+    const bool keep = 16 * (n_trials + 1) <= D * static_cast<index_t>(sizeof(T));
     const index_t n_rows = keep ? n_trials + 1 : 1;
     std::unique_ptr<double[]> store(new double[n_rows * N]);  // written before read
     std::vector<double*> rows(n_rows);
