@@ -62,6 +62,17 @@ PYBIND11_MODULE(_core, m) {
     m.def("available_cores", &gaussmix::available_cores, "Processors available to OpenMP.");
     m.def("vector_bytes", &gaussmix::vector_bytes,
           "Vector width in bytes of the kernels this CPU runs (64: AVX-512, 32: AVX2, 16: baseline).");
+    m.def(
+        "isa_dispatch",
+        [] {
+#if defined(GAUSSMIX_ISA_DISPATCH)
+            return true;
+#else
+            return false;
+#endif
+        },
+        "True if the engine holds kernels for several instruction sets and picks one at run time "
+        "(GAUSSMIX_ISA can then cap it); False if built for one.");
     gaussmix::set_interrupt_check(&python_interrupt_requested);
     py::register_exception<gaussmix::NonFiniteInput>(m, "NonFiniteInput", PyExc_ValueError);
     py::register_exception_translator([](std::exception_ptr p) {
