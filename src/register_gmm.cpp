@@ -187,22 +187,41 @@ void kmeans_sq_dists_py(const carray<T>& X, const std::optional<carray<T>>& shif
     kmeans_candidate_sq_dists<T>(xv, s, cand, m, cl, o, n_threads);
 }
 
+// What both Lloyd bindings take, checked: X - shift with its weights (null:
+// unit), K centres of X's width and N labels.
+template <class T>
+struct LloydInputs {
+    DataView<T> x;
+    const T* shift;
+    const T* weights;
+    index_t k;
+};
+
+template <class T>
+LloydInputs<T> lloyd_inputs(const carray<T>& X, const std::optional<carray<T>>& sample_weight,
+                            const std::optional<carray<T>>& shift, const carray<double>& centers,
+                            const carray<std::int64_t>& labels) {
+    LloydInputs<T> in{data_view(X, std::nullopt), nullptr, nullptr, 0};
+    in.shift = shift_ptr(shift, in.x.d);
+    if (sample_weight) {
+        require_shape(*sample_weight, {in.x.n}, "sample_weight");
+        in.weights = sample_weight->data();
+    }
+    if (centers.ndim() != 2 || centers.shape(1) != in.x.d || centers.shape(0) < 1)
+        throw std::invalid_argument("centers must have shape (n_clusters, " + std::to_string(in.x.d) + ")");
+    in.k = centers.shape(0);
+    require_shape(labels, {in.x.n}, "labels");
+    return in;
+}
+
 template <class T>
 std::int64_t kmeans_assign_py(const carray<T>& X, const std::optional<carray<T>>& sample_weight,
                               const std::optional<carray<T>>& shift, const carray<double>& centers,
                               carray<std::int64_t>& labels, std::optional<carray<double>> sums,
                               std::optional<carray<double>> weight_sums, int n_threads) {
-    const DataView<T> xv = data_view(X, std::nullopt);
-    const T* s = shift_ptr(shift, xv.d);
-    const T* w = nullptr;
-    if (sample_weight) {
-        require_shape(*sample_weight, {xv.n}, "sample_weight");
-        w = sample_weight->data();
-    }
-    if (centers.ndim() != 2 || centers.shape(1) != xv.d || centers.shape(0) < 1)
-        throw std::invalid_argument("centers must have shape (n_clusters, " + std::to_string(xv.d) + ")");
-    const index_t k = centers.shape(0);
-    require_shape(labels, {xv.n}, "labels");
+    const LloydInputs<T> in = lloyd_inputs(X, sample_weight, shift, centers, labels);
+    const DataView<T>& xv = in.x;
+    const index_t k = in.k;
     if (sums.has_value() != weight_sums.has_value())
         throw std::invalid_argument("give both sums and weight_sums, or neither");
     double* su = nullptr;
@@ -216,7 +235,7 @@ std::int64_t kmeans_assign_py(const carray<T>& X, const std::optional<carray<T>>
     std::int64_t* lab = labels.mutable_data();
     check_threads(n_threads);
     py::gil_scoped_release release;
-    return kmeans_assign<T>(xv, s, w, centers.data(), k, lab, su, ws, n_threads);
+    return kmeans_assign<T>(xv, in.shift, in.weights, centers.data(), k, lab, su, ws, n_threads);
 }
 
 // Whether [a, a + na) and [b, b + nb) share memory.
@@ -231,17 +250,9 @@ py::tuple kmeans_lloyd_py(const carray<T>& X, const std::optional<carray<T>>& sa
                           const std::optional<carray<T>>& shift, carray<double>& centers, carray<std::int64_t>& labels,
                           carray<double>& sums, carray<double>& weight_sums, std::int64_t max_iter, double tol,
                           int n_threads) {
-    const DataView<T> xv = data_view(X, std::nullopt);
-    const T* s = shift_ptr(shift, xv.d);
-    const T* w = nullptr;
-    if (sample_weight) {
-        require_shape(*sample_weight, {xv.n}, "sample_weight");
-        w = sample_weight->data();
-    }
-    if (centers.ndim() != 2 || centers.shape(1) != xv.d || centers.shape(0) < 1)
-        throw std::invalid_argument("centers must have shape (n_clusters, " + std::to_string(xv.d) + ")");
-    const index_t k = centers.shape(0);
-    require_shape(labels, {xv.n}, "labels");
+    const LloydInputs<T> in = lloyd_inputs(X, sample_weight, shift, centers, labels);
+    const DataView<T>& xv = in.x;
+    const index_t k = in.k;
     require_shape(sums, {k, xv.d}, "sums");
     require_shape(weight_sums, {k}, "weight_sums");
     if (max_iter < 1) throw std::invalid_argument("max_iter must be >= 1, got " + std::to_string(max_iter));
@@ -257,7 +268,7 @@ py::tuple kmeans_lloyd_py(const carray<T>& X, const std::optional<carray<T>>& sa
     LloydResult r;
     {
         py::gil_scoped_release release;
-        r = kmeans_lloyd<T>(xv, s, w, c, k, lab, su, ws, max_iter, tol, n_threads);
+        r = kmeans_lloyd<T>(xv, in.shift, in.weights, c, k, lab, su, ws, max_iter, tol, n_threads);
     }
     return py::make_tuple(r.n_iter, static_cast<int>(r.stop), r.n_changed);
 }
