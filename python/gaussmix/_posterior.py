@@ -15,7 +15,9 @@ The model, for each covariance type (the priors are the estimator's fitted
 with weights from a symmetric Dirichlet(gamma_0) or the stick-breaking
 Dirichlet process Beta(1, gamma_0) (Blei & Jordan, Bayesian Analysis 1(1),
 2006). For diag and spherical these are the models whose conjugate updates
-are exactly scikit-learn's M-step; the fitted posterior q(theta) is the
+are exactly scikit-learn's M-step (for tied, scikit-learn's update takes
+nu = nu_0 + N / K where the conjugate one is nu_0 + N: the bound is that of
+the posterior the estimator reports, valid but not the tightest); the fitted posterior q(theta) is the
 matching Normal-Wishart or Normal-Gamma with the estimator's attributes
 (W_k^-1 = nu_k covariances_k, so E[Lambda_k] = precisions_k).
 
