@@ -4,7 +4,9 @@ Gaussian mixtures (G1-G5): each workload is a data set of well-separated
 Gaussian blobs and a fixed EM starting point computed from the true labels
 (weights, means and inverse covariances plus a small ridge), so that every
 library runs exactly the same ``max_iter`` EM iterations (``tol=0``) from
-exactly the same place.
+exactly the same place. G1o-G4o are their overlapping twins: the same sizes
+on blobs one standard deviation apart, where no responsibility is exactly
+zero and no work can be skipped.
 
 Kernel densities (K1-K4): a training set and queries from one mixture, the
 same bandwidth for every library, results checked against a brute-force
@@ -35,6 +37,7 @@ class Workload:
     max_iter: int
     n_fits: int = 1
     seed: int = 0
+    separation: float = 8.0  # centre distances, in largest standard deviations (make_blobs)
 
     @property
     def iterations(self):
@@ -43,9 +46,10 @@ class Workload:
 
     def describe(self):
         fits = f"{self.n_fits} fits of " if self.n_fits > 1 else ""
+        overlap = ", overlapping" if self.separation < 2.0 else ""
         return (
             f"{fits}N={self.n_samples:,} D={self.n_features} K={self.n_components} "
-            f"{self.covariance_type}"
+            f"{self.covariance_type}{overlap}"
         )
 
     def quick(self, factor=QUICK_FACTOR):
@@ -68,6 +72,10 @@ WORKLOADS = {
     "G3": Workload("G3", 50_000, 64, 32, "full", max_iter=3),
     "G4": Workload("G4", 1_000_000, 8, 16, "diag", max_iter=3),
     "G5": Workload("G5", 1_000, 2, 3, "full", max_iter=5, n_fits=200),
+    "G1o": Workload("G1o", 1_000_000, 2, 8, "full", max_iter=3, separation=1.0),
+    "G2o": Workload("G2o", 200_000, 16, 16, "full", max_iter=3, separation=1.0),
+    "G3o": Workload("G3o", 50_000, 64, 32, "full", max_iter=3, separation=1.0),
+    "G4o": Workload("G4o", 1_000_000, 8, 16, "diag", max_iter=3, separation=1.0),
 }
 
 
@@ -178,7 +186,7 @@ def make_case(workload):
     Xs, starts = [], []
     for i in range(w.n_fits):
         X, labels = make_blobs(
-            w.n_samples, w.n_features, w.n_components, w.covariance_type, w.seed + i
+            w.n_samples, w.n_features, w.n_components, w.covariance_type, w.seed + i, w.separation
         )
         Xs.append(X)
         starts.append(start_from_labels(X, labels, w.n_components, w.covariance_type))

@@ -55,9 +55,14 @@ candidates; its own bw='cv_ml' search (per-axis bandwidths, Nelder-Mead) runs
 on a subset to count its likelihood evaluations and check its optimum, and is
 scaled as that many full-size evaluations.
 
-The hardware bounds are estimates (see HW_BOUNDS below), scaled to the work
-of --quick sizes. "gaussmix / bound" is gaussmix's time over the bound, with
-the fraction of the bound reached.
+Hardware bounds are measured, not assumed: before the workloads run, short
+probes time this machine's vector multiply-adds, the engine's own vector exp
+and its memory reads, on the threads of the run and with the kernels the
+engine selected (_hardware.py). A workload's bound is the time of the work no
+exact method can avoid at those rates (its operation counts are listed in
+_hardware.py; for mixtures only the pairs whose responsibility is not exactly
+zero need an exp and a place in the statistics). "gaussmix / bound" is
+gaussmix's time over the bound, with the fraction of the bound reached.
 
 daal4py releases that predate the installed scikit-learn fail to import their
 scikit-learn patches (daal4py.sklearn); em_gmm does not need them, so they are
@@ -85,6 +90,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _hardware import case_work, kde_work, measure_limits  # noqa: E402
 from _workloads import (  # noqa: E402
     BAYES_WORKLOADS,
     KDE_RTOL,
@@ -120,24 +126,6 @@ PAUSE_SECONDS = 0.2
 # library gets the same warm-up; the first repeat stays cold.
 WARM_UP_BELOW_SECONDS = 0.5
 
-# Hardware bounds. These are ESTIMATES, not measurements: roughly the time two
-# cores of this machine would need for the work no exact method can avoid,
-# listed beside each. Mixtures: seconds per EM iteration (G5: per EM iteration
-# of one fit). Kernel densities: seconds for the whole workload.
-HW_BOUND_G1 = 3e-3  # N*K = 8e6 exps + 16 MB read (N x D doubles)
-HW_BOUND_G2 = 14e-3  # 3.2e6 exps + 2 x N*K*D(D+1)/2 = 8.7e8 multiply-adds (E-step solves, M-step outer products)
-HW_BOUND_G3 = 110e-3  # 1.6e6 exps + 2 x N*K*D(D+1)/2 = 6.7e9 multiply-adds
-HW_BOUND_G4 = 5e-3  # 1.6e7 exps + 2 x N*K*D = 2.6e8 multiply-adds + 64 MB read
-HW_BOUND_G5 = 1e-6  # N*K = 3e3 exps on 16 kB of data in L1, per fit
-HW_BOUND_K1 = 2.0  # 1e5 queries x 1e5 points = 1e10 kernel exps
-HW_BOUND_K2 = 0.2  # 1e4 queries x 1e5 points = 1e9 kernel exps
-HW_BOUND_K3 = 0.1  # 2e4 x 2e4 = 4e8 kernel exps + 8e9 flops of D=10 distances
-HW_BOUND_K4 = 1.6  # 10-20 leave-one-out likelihoods (search steps) x N^2 = 4e8 kernel exps each
-HW_BOUNDS = {
-    "G1": HW_BOUND_G1, "G2": HW_BOUND_G2, "G3": HW_BOUND_G3, "G4": HW_BOUND_G4, "G5": HW_BOUND_G5,
-    "K1": HW_BOUND_K1, "K2": HW_BOUND_K2, "K3": HW_BOUND_K3, "K4": HW_BOUND_K4,
-}
-
 # Grids of the binned KDE peers (points per axis).
 FFT_GRID_1D = 2**16
 FFT_GRID_2D = 1024
@@ -149,18 +137,6 @@ QUERY_CHUNK = 1
 # plotting"); it is subtracted before the check (it is 5e-7 of a density of
 # 4e-10, as K3 has in its tails).
 KDEPY_OFFSET = float(np.finfo(float).eps)
-
-
-def hardware_bound(workload):
-    """The estimated bound of ``workload``, scaled from the full size to this one."""
-    name = workload.name
-    if name in WORKLOADS:
-        full = WORKLOADS[name]
-        return HW_BOUNDS[name] * workload.n_samples / full.n_samples
-    full = KDE_WORKLOADS[name]
-    if workload.kind == "cv_ml":
-        return HW_BOUNDS[name] * (workload.n_train / full.n_train) ** 2
-    return HW_BOUNDS[name] * (workload.n_train * workload.n_query) / (full.n_train * full.n_query)
 
 
 def format_seconds(s):
@@ -486,8 +462,8 @@ def _timed_call(fn, warm_up=False):
     return time.perf_counter() - t0
 
 
-def run_workload(workload, libraries, repeats, log, gaussmix_lib):
-    """Warm-up + checks + interleaved timed repeats; {library name: Outcome}."""
+def run_workload(workload, libraries, repeats, log, gaussmix_lib, limits):
+    """Warm-up + checks + interleaved timed repeats: ({library name: Outcome}, hardware bound)."""
     case = make_case(workload)
     Xs, params = case.X(), case.all_params()
     outcomes = {}
@@ -526,7 +502,7 @@ def run_workload(workload, libraries, repeats, log, gaussmix_lib):
         out.seconds = per_iter
         if out.status == "fails":  # ran, but not as asked: its time goes to the notes
             out.note += f"; time per EM iteration it ran: {format_seconds(per_iter)}"
-    return outcomes
+    return outcomes, case_work(case).seconds(limits)
 
 
 def check_fits(lib, got, fits, workload, Xs, params, gaussmix_lib):
@@ -592,11 +568,11 @@ def mixture_cell(o):
     return format_seconds(o.seconds) + (" (!)" if o.status == "mismatch" else "")
 
 
-def markdown_table(rows, names):
+def markdown_table(rows, names, bounds):
     header = (
         ["workload"]
         + [f"{n} per iter" for n in names]
-        + ["hw bound (est.)", "gaussmix / bound", "scikit-learn / gaussmix", "best peer", "best peer / gaussmix"]
+        + ["hw bound", "gaussmix / bound", "scikit-learn / gaussmix", "best peer", "best peer / gaussmix"]
     )
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     for workload, res in rows:
@@ -604,7 +580,7 @@ def markdown_table(rows, names):
         cells += [mixture_cell(res.get(n)) for n in names]
         gm = res.get("gaussmix")
         t_gm = gm.seconds if gm is not None and gm.status in ("ok", "mismatch") else None
-        bound = hardware_bound(workload)
+        bound = bounds[workload.name]
         cells += [format_seconds(bound), format_bound(t_gm, bound)]
         sk = res.get("scikit-learn")
         t_sk = sk.seconds if sk is not None else None
@@ -1026,9 +1002,15 @@ def statsmodels_cv_entries(X, h_ref, candidates, m, counterpart):
     return entries
 
 
-def run_kde_workload(workload, repeats, log, n_jobs, peers):
-    """Warm-up + checks + interleaved timed repeats; [(entry, seconds per query or None, status, note)]."""
+def run_kde_workload(workload, repeats, log, n_jobs, peers, limits):
+    """Warm-up + checks + interleaved timed repeats: ([(entry, seconds per query or None, status,
+    note)], hardware bound of the whole workload)."""
     case = make_kde_case(workload)
+    n, d = case.X.shape
+    if workload.kind == "cv_ml":
+        work = kde_work(n, n, d, n_bandwidths=len(record_cv_ml_candidates(case.X, n_jobs)[1]))
+    else:
+        work = kde_work(n, len(case.Q), d)
     builder = kde_cv_entries if workload.kind == "cv_ml" else kde_density_entries
     entries = builder(case, n_jobs, peers)
     best, status = {}, {}
@@ -1054,7 +1036,7 @@ def run_kde_workload(workload, repeats, log, n_jobs, peers):
             out.append((e, None, *status[e.label]))
         else:
             out.append((e, t * e.scale / e.units, *status[e.label]))
-    return out
+    return out, work.seconds(limits)
 
 
 def kde_status_cell(status, note):
@@ -1067,12 +1049,12 @@ def kde_status_cell(status, note):
     return "(!) disagrees"
 
 
-def kde_markdown_table(rows):
+def kde_markdown_table(rows, bounds):
     header = ["workload", "library", "timed on", "per query", "full workload", "vs gaussmix", "check"]
     lines = ["| " + " | ".join(header) + " |", "|---|---|---|---:|---:|---:|---|"]
     for workload, results in rows:
         per = {e.label: t for e, t, _, _ in results}
-        bound = hardware_bound(workload)
+        bound = bounds[workload.name]
         first = True
         for e, t, status, note in results:
             name = f"{workload.name} {workload.describe()}" if first else ""
@@ -1121,7 +1103,7 @@ def kde_summary(workload, results):
 # ----------------------------------------------------------------------- output
 
 
-def print_machine(out, threads, libraries, skipped, kde_versions, quick):
+def print_machine(out, threads, libraries, skipped, kde_versions, quick, limits):
     f = machine_facts()
     g = f["gaussmix"]
     print("## Machine", file=out)
@@ -1134,7 +1116,8 @@ def print_machine(out, threads, libraries, skipped, kde_versions, quick):
         file=out,
     )
     print(f"- threads for this run: {threads if threads is not None else 'library defaults'}"
-          + ("; --quick sizes (hardware bounds scaled to them)" if quick else ""), file=out)
+          + ("; --quick sizes" if quick else ""), file=out)
+    print(f"- measured limits ({limits.describe()})", file=out)
     import scipy
 
     versions = [f"{lib.name} {lib.version}" for lib in libraries] + [f"scipy {scipy.__version__}"]
@@ -1150,15 +1133,15 @@ def print_machine(out, threads, libraries, skipped, kde_versions, quick):
     print(file=out)
 
 
-def print_mixture_results(out, rows, libraries, repeats, quick):
+def print_mixture_results(out, rows, libraries, repeats, quick, bounds):
     print("## Time per EM iteration" + (" (--quick sizes)" if quick else ""), file=out)
     print(file=out)
-    print(markdown_table(rows, [lib.name for lib in libraries]), file=out)
+    print(markdown_table(rows, [lib.name for lib in libraries], bounds), file=out)
     print(file=out)
     print(
         f"Best of {repeats} interleaved repeats after one checked warm-up fit; max_iter EM iterations "
         "from the same start (tol=0); per iteration = fit time / (iterations run x fits); G5 is per "
-        "iteration of one fit. hw bound: estimated (see HW_BOUNDS in compare.py); gaussmix / bound "
+        "iteration of one fit. hw bound: from this machine's measured limits (see _hardware.py); gaussmix / bound "
         "with the fraction of the bound reached. best peer: the fastest peer whose result checked out.",
         file=out,
     )
@@ -1170,17 +1153,17 @@ def print_mixture_results(out, rows, libraries, repeats, quick):
     print(file=out)
 
 
-def print_kde_results(out, kde_rows, repeats, quick):
+def print_kde_results(out, kde_rows, repeats, quick, bounds):
     print("## Kernel density: time per query" + (" (--quick sizes)" if quick else ""), file=out)
     print(file=out)
-    print(kde_markdown_table(kde_rows), file=out)
+    print(kde_markdown_table(kde_rows, bounds), file=out)
     print(file=out)
     print(
         f"Best of {repeats} interleaved repeats after one untimed, checked call; evaluation only "
         "(estimators built beforehand). K4 is per leave-one-out row. \"extrapolated\": the peer ran on "
         "part of the work (first queries or rows, one of several likelihood evaluations) and its time "
         "is scaled to the full workload. vs gaussmix: peer / its gaussmix counterpart (KernelDensity, "
-        "gaussian_kde, select_bandwidth); gaussmix rows: time / estimated hardware bound.",
+        "gaussian_kde, select_bandwidth); gaussmix rows: time / measured hardware bound.",
         file=out,
     )
     notes = [
@@ -1193,17 +1176,17 @@ def print_kde_results(out, kde_rows, repeats, quick):
     print(file=out)
 
 
-def print_summary(out, rows, kde_rows):
+def print_summary(out, rows, kde_rows, bounds):
     print("## Summary", file=out)
     print(file=out)
-    header = ["workload", "gaussmix", "hw bound (est.)", "gaussmix / bound (reached)", "scikit-learn / gaussmix",
+    header = ["workload", "gaussmix", "hw bound", "gaussmix / bound (reached)", "scikit-learn / gaussmix",
               "best exact peer / gaussmix", "fastest approximate peer / gaussmix"]
     lines = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|---:|---|---|"]
     for w, res in rows:
         gm, sk = res.get("gaussmix"), res.get("scikit-learn")
         t_gm = gm.seconds if gm is not None and gm.status in ("ok", "mismatch") else None
         t_sk = sk.seconds if sk is not None else None
-        bound = hardware_bound(w)
+        bound = bounds[w.name]
         name, t_best = best_peer(res)
         lines.append("| " + " | ".join([
             w.name, format_seconds(t_gm) + " /iter" + (" (!)" if gm is not None and gm.status == "mismatch" else ""),
@@ -1213,7 +1196,7 @@ def print_summary(out, rows, kde_rows):
         ]) + " |")
     for w, results in kde_rows:
         t_gm, sk_ratio, exact, approx = kde_summary(w, results)
-        bound = hardware_bound(w)
+        bound = bounds[w.name]
         lines.append("| " + " | ".join([
             w.name, format_seconds(t_gm), format_seconds(bound), format_bound(t_gm, bound),
             f"{sk_ratio:.3g}" if sk_ratio else "n/a",
@@ -1283,7 +1266,13 @@ def main(argv=None):
         limits = threadpool_limits(limits=args.threads)
 
     with limits:
-        print_machine(out, args.threads, libraries, skipped, kde_versions, args.quick)
+        log("measuring this machine's limits ")
+        from gaussmix import _core
+
+        hw = measure_limits(args.threads if args.threads is not None else int(_core.default_threads()))
+        log(f"{hw.describe()}\n")
+        bounds = {}
+        print_machine(out, args.threads, libraries, skipped, kde_versions, args.quick, hw)
         rows = []
         bayes_rows = []
         kde_rows = []
@@ -1291,7 +1280,8 @@ def main(argv=None):
         for w in mixture_workloads:
             log(f"{w.name} {w.describe()} ")
             t0 = time.perf_counter()
-            rows.append((w, run_workload(w, libraries, repeats, log, gaussmix_lib)))
+            outcomes, bounds[w.name] = run_workload(w, libraries, repeats, log, gaussmix_lib, hw)
+            rows.append((w, outcomes))
             log(f" {time.perf_counter() - t0:.0f} s\n")
         for w in bayes_workloads:
             log(f"{w.name} {w.describe()} ")
@@ -1301,16 +1291,17 @@ def main(argv=None):
         for w in kde_workloads:
             log(f"{w.name} {w.describe()} ")
             t0 = time.perf_counter()
-            kde_rows.append((w, run_kde_workload(w, repeats, log, args.threads, kde_peers)))
+            results, bounds[w.name] = run_kde_workload(w, repeats, log, args.threads, kde_peers, hw)
+            kde_rows.append((w, results))
             log(f" {time.perf_counter() - t0:.0f} s\n")
 
     if rows:
-        print_mixture_results(out, rows, libraries, repeats, args.quick)
+        print_mixture_results(out, rows, libraries, repeats, args.quick, bounds)
     if bayes_rows:
         print_bayes_results(out, bayes_rows, repeats, args.quick)
     if kde_rows:
-        print_kde_results(out, kde_rows, repeats, args.quick)
-    print_summary(out, rows, kde_rows)
+        print_kde_results(out, kde_rows, repeats, args.quick, bounds)
+    print_summary(out, rows, kde_rows, bounds)
     log(f"total {time.perf_counter() - t_start:.0f} s\n")
     return 0
 

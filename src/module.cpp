@@ -2,6 +2,7 @@
 #include "binding.hpp"
 #include "gaussmix/data.hpp"
 #include "gaussmix/parallel.hpp"
+#include "gaussmix/probe.hpp"
 #include "gaussmix/vmath.hpp"
 
 #include <algorithm>
@@ -45,6 +46,32 @@ bool all_finite(const gaussmix::binding::carray<T>& X, int n_threads) {
     return std::none_of(bad.begin(), bad.end(), [](unsigned char b) { return b != 0; });
 }
 
+// The machine probes of probe.hpp, for the benchmarks' hardware bounds: each
+// returns (seconds, units of work done in all).
+template <class T>
+py::tuple probe_fma(int n_threads, std::int64_t rounds) {
+    if (n_threads < 1 || rounds < 1) throw std::invalid_argument("n_threads and rounds must be positive");
+    double s;
+    {
+        py::gil_scoped_release release;
+        s = gaussmix::probe::fma<T>(n_threads, rounds);
+    }
+    return py::make_tuple(s, static_cast<double>(gaussmix::probe::fma_per_thread<T>(rounds)) * n_threads);
+}
+
+template <class T>
+py::tuple probe_exp(int n_threads, std::int64_t n) {
+    if (n_threads < 1 || n < 1) throw std::invalid_argument("n_threads and n must be positive");
+    const std::int64_t group = 4 * gaussmix::vector_bytes() / static_cast<std::int64_t>(sizeof(T));
+    n = (n + group - 1) / group * group;
+    double s;
+    {
+        py::gil_scoped_release release;
+        s = gaussmix::probe::exp<T>(n_threads, n);
+    }
+    return py::make_tuple(s, static_cast<double>(n) * n_threads);
+}
+
 // Runs Python's pending signal handlers (Ctrl-C raises KeyboardInterrupt
 // there); true when one raised, so the engine stops.
 bool python_interrupt_requested() {
@@ -86,6 +113,30 @@ PYBIND11_MODULE(_core, m) {
     m.def("_vector_exp", &vector_exp<double>, py::arg("x").noconvert(), py::arg("out").noconvert(),
           "out = exp(x) by the engine's vector exp (x <= 0; for tests).");
     m.def("_vector_exp", &vector_exp<float>, py::arg("x").noconvert(), py::arg("out").noconvert());
+    m.def("_probe_fma", &probe_fma<double>, py::arg("n_threads"), py::arg("rounds"),
+          "(seconds, multiply-adds) of independent double multiply-add chains on n_threads threads.");
+    m.def("_probe_fma32", &probe_fma<float>, py::arg("n_threads"), py::arg("rounds"),
+          "(seconds, multiply-adds) of independent float multiply-add chains on n_threads threads.");
+    m.def("_probe_exp", &probe_exp<double>, py::arg("n_threads"), py::arg("n"),
+          "(seconds, exps) of the engine's double vector exp, n per thread, on n_threads threads.");
+    m.def("_probe_exp32", &probe_exp<float>, py::arg("n_threads"), py::arg("n"),
+          "(seconds, exps) of the engine's float vector exp, n per thread, on n_threads threads.");
+    py::class_<gaussmix::probe::ReadBuffer>(m, "_ReadProbe",
+                                            "A buffer of `bytes`, spread over n_threads threads' memory.")
+        .def(py::init([](std::int64_t bytes, int n_threads) {
+                 if (bytes < 4096 || n_threads < 1)
+                     throw std::invalid_argument("bytes must be at least 4096 and n_threads positive");
+                 py::gil_scoped_release release;
+                 return new gaussmix::probe::ReadBuffer(bytes, n_threads);
+             }),
+             py::arg("bytes"), py::arg("n_threads"))
+        .def(
+            "read", [](gaussmix::probe::ReadBuffer& b) {
+                py::gil_scoped_release release;
+                return b.read();
+            },
+            "Seconds to read the whole buffer once.")
+        .def_property_readonly("bytes", &gaussmix::probe::ReadBuffer::bytes);
     m.def("all_finite", &all_finite<double>, py::arg("X").noconvert(), py::arg("n_threads"),
           "True when every element of the C-ordered array X is finite.");
     m.def("all_finite", &all_finite<float>, py::arg("X").noconvert(), py::arg("n_threads"));

@@ -1127,3 +1127,32 @@ def test_variational_rejects_parameters_of_another_feature_count():
         narrow.fit(X, None, params, tol=0.0, max_iter=1, prev_lower_bound=-np.inf)
     with pytest.raises(ValueError, match="means have 3 features, the priors 2"):
         narrow.log_constants(params)
+
+
+# --------------------------------------------------------------- machine probes
+
+
+@pytest.mark.parametrize("probe", [_core._probe_fma, _core._probe_fma32, _core._probe_exp, _core._probe_exp32])
+def test_probes_count_the_work_they_time(probe):
+    # The units returned are the work asked for: per thread times threads
+    # (the exp probes round n up to whole groups of four vectors).
+    seconds, units = probe(2, 1000)
+    assert seconds > 0.0
+    one_seconds, one_units = probe(1, 1000)
+    assert one_seconds > 0.0
+    assert units == 2 * one_units
+    assert units >= 2 * 1000
+    with pytest.raises(ValueError, match="positive"):
+        probe(0, 1000)
+    with pytest.raises(ValueError, match="positive"):
+        probe(1, 0)
+
+
+def test_read_probe_reads_its_whole_buffer():
+    probe = _core._ReadProbe(1 << 20, 2)
+    assert probe.bytes == 1 << 20
+    assert probe.read() > 0.0
+    with pytest.raises(ValueError, match="bytes"):
+        _core._ReadProbe(100, 1)
+    with pytest.raises(ValueError, match="n_threads"):
+        _core._ReadProbe(1 << 20, 0)
