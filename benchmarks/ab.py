@@ -392,7 +392,7 @@ def format_interval(r):
 
 def print_report(out, sides, rows, args):
     mode = "quick sizes" if args.quick else "full sizes"
-    threads = "default threads" if args.threads is None else f"{args.threads} threads"
+    threads = "default threads" if args.threads is None else f"{args.threads} thread{'s' * (args.threads != 1)}"
     for s in sides:
         print(f"{s.label}: {s.description}  (gaussmix from {s.gaussmix_file})", file=out)
     if sides[0].gaussmix_file == sides[1].gaussmix_file:
