@@ -173,3 +173,19 @@ def test_end_to_end_with_two_installed_environments(tmp_path):
     assert len(g5["a"]) == len(g5["b"]) == 2 and all(t > 0 for t in g5["a"] + g5["b"])
     assert g5["ci"][0] <= g5["ratio"] <= g5["ci"][1]
     assert data["sides"]["A"]["gaussmix"] == gaussmix.__file__
+
+
+def test_a_failed_build_shows_the_end_of_pips_output(tmp_path, monkeypatch):
+    monkeypatch.setattr(ab, "check_build_requirements", lambda: None)
+    empty = tmp_path / "not-a-project"
+    empty.mkdir()
+    with pytest.raises(ab.AbError, match="the end of pip's output:\n") as err:
+        ab.pip_install(empty, tmp_path / "target", lambda msg: None)
+    assert str(empty) in str(err.value).split("output:", 1)[1]
+
+
+def test_building_without_the_build_requirements_says_what_is_missing(monkeypatch):
+    monkeypatch.setattr(ab, "BUILD_REQUIREMENTS", ("pybind11", "no_such_build_backend"))
+    with pytest.raises(ab.AbError, match="no_such_build_backend cannot be imported") as err:
+        ab.check_build_requirements()
+    assert "--a-python and --b-python" in str(err.value)
