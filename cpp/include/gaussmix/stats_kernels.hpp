@@ -31,6 +31,18 @@ template <index_t RA, index_t R, int W>
 inline void add_tile(double* s, index_t D, index_t l0, index_t m0, const simd::vec<double, W> (&acc)[RA][R]) {
     for (index_t a = 0; a < RA && l0 + a < D; ++a) {
         double* row = s + (l0 + a) * D + m0;
+        if constexpr (R == 2) {
+            if (a % 2 == 0 && a + 1 < RA && m0 + R <= D && l0 + a + 1 < D) {  // two rows' pairs in one reduction
+                const simd::vec<double, 4> v = simd::hsum4<W>(acc[a][0], acc[a][1], acc[a + 1][0], acc[a + 1][1]);
+                double* next = row + D;
+                row[0] += v[0];
+                row[1] += v[1];
+                next[0] += v[2];
+                next[1] += v[3];
+                ++a;
+                continue;
+            }
+        }
         if (R == 4 && m0 + R <= D) {
             const simd::vec<double, 4> v = simd::hsum4<W>(acc[a][0], acc[a][1], acc[a][2], acc[a][3]);
             simd::store<double, 4>(row, simd::load<double, 4>(row) + v);
@@ -44,13 +56,16 @@ inline void add_tile(double* s, index_t D, index_t l0, index_t m0, const simd::v
 // the block xt (D x ld) and rw = w_i r_ik over the row groups gs, where rw
 // must be zero past the block's rows (xt is finite there: load_block): n +=
 // sum rw, and per feature z = rw (x - s) (written to z, summed into a); then
-// S += Z^T (X - s) in register tiles of RA x 4 entries x W lanes, the
+// S += Z^T (X - s) in register tiles of RA x R entries x W lanes, the
 // differences x - s formed in the tiles on the adder pipes beside the
 // multiply-adds instead of being stored and read back; lanes are summed once
-// per block. RA = 6 (24 accumulators) with AVX-512's 32 vector registers,
-// each z vector loaded where it is used: per vector of samples, 10 loads and
-// 4 subtractions feed 24 multiply-adds, against 8 and 4 for 16 in a 4 x 4
-// tile; RA = 2 with the 16 of AVX2 and SSE2.
+// per block. A tile's RA rows of z are read again by every tile of their row
+// (they stay in the L1 cache), its R rows of x stream from the L2 cache,
+// where a block of wide data lies: RA = 6 with R = 4 (24 accumulators) for
+// AVX-512's 32 vector registers, R = 2 (12) for the 16 of AVX2 and SSE2, each
+// z vector loaded where it is used. Per vector of samples AVX2 then loads 2
+// vectors from L2 for 12 multiply-adds (a 2 x 4 tile loaded 4 for 8, more than
+// the L2 cache delivers per cycle at two multiply-adds a cycle).
 template <class T, int VB>
 inline void accumulate_stored_tiles(SuffStats& st, index_t j, const double* __restrict rw, const T* __restrict xt,
                                     double* __restrict z, index_t ld, const Groups& gs) {
@@ -77,7 +92,7 @@ inline void accumulate_stored_tiles(SuffStats& st, index_t j, const double* __re
         });
         aj[l] += simd::hsum<N>(s0 + s1);
     }
-    constexpr index_t W = N, R = 4, RA = VB >= 64 ? 6 : 2;
+    constexpr index_t W = N, R = VB >= 64 ? 4 : 2, RA = 6;
     double* sj = st.s.data() + (st.cov == CovType::full ? j * D * D : 0);
     for (index_t l0 = 0; l0 < D; l0 += RA) {
         const double* zr[RA];
@@ -96,16 +111,9 @@ inline void accumulate_stored_tiles(SuffStats& st, index_t j, const double* __re
             for_vectors<GR, W>(gs, [&](index_t i0) {
                 vd dv[R];
                 for (index_t b = 0; b < R; ++b) dv[b] = simd::load_double<W>(xr[b] + i0) - sh[b];
-                if constexpr (RA > 4) {
-                    for (index_t a = 0; a < RA; ++a) {
-                        const vd zv = simd::load<double, W>(zr[a] + i0);
-                        for (index_t b = 0; b < R; ++b) acc[a][b] += zv * dv[b];
-                    }
-                } else {
-                    vd zv[RA];
-                    for (index_t a = 0; a < RA; ++a) zv[a] = simd::load<double, W>(zr[a] + i0);
-                    for (index_t a = 0; a < RA; ++a)
-                        for (index_t b = 0; b < R; ++b) acc[a][b] += zv[a] * dv[b];
+                for (index_t a = 0; a < RA; ++a) {
+                    const vd zv = simd::load<double, W>(zr[a] + i0);
+                    for (index_t b = 0; b < R; ++b) acc[a][b] += zv * dv[b];
                 }
             });
             add_tile<RA, R, W>(sj, D, l0, m0, acc);
