@@ -204,10 +204,13 @@ inline double dense_live_share(double stats_madds) {
 template <class T, int VB>
 inline void block_log_densities(const Model<T>& model, index_t nb, const PrefetchRange& next, Workspace<T>& ws) {
     const index_t ld = ws.ld;
-    for (index_t j = 0; j < model.k; ++j) {
-        next.fetch(j);
-        kernel::component_log_prob<T, VB>(model, j, ws.xt.data(), ws.diff.data(), ws.logp.data() + j * ld, ld, nb);
-    }
+    isa_kernel<VB>([&] {
+        for (index_t j = 0; j < model.k; ++j) {
+            next.fetch(j);
+            kernel::component_log_prob<T, VB>(model, j, ws.xt.data(), ws.diff.data(), ws.logp.data() + j * ld, ld,
+                                              nb);
+        }
+    });
 }
 
 // The rows whose prefetch overlaps the block [b0, b0 + nb) of the chunk
@@ -529,7 +532,7 @@ inline bool e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
         const bool any_far = block_far_points(X, model, b0, nb, ws, lab);
         const index_t ngb = (nb + GR - 1) / GR;
         const bool live_only = block_live_only<T, VB>(K, ngb, skip, by_component, dense_live, ws);
-        block_exp_sum<T, VB>(K, nb, ngb, live_only, out.resp != nullptr, ws);
+        isa_kernel<VB>([&] { block_exp_sum<T, VB>(K, nb, ngb, live_only, out.resp != nullptr, ws); });
         T* __restrict mx = ws.mx.data();
         T* __restrict sum = ws.sum.data();
         loglik.log_prob(mx, sum, nb, any_far, ws.far.data());
@@ -539,7 +542,10 @@ inline bool e_step_rows_impl(const DataView<T>& X, const Model<T>& model, index_
 #pragma omp simd
         for (index_t i = 0; i < nb; ++i) sum[i] = T(1) / sum[i];
         if (out.resp) block_responsibilities(ws.logp.data(), sum, K, ld, nb, out.resp + b0 * K);
-        if (st) block_statistics<T, VB>(X, b0, nb, ngb, out.resp != nullptr, live_only, rows_kernel, *st, ws);
+        if (st)
+            isa_kernel<VB>([&] {
+                block_statistics<T, VB>(X, b0, nb, ngb, out.resp != nullptr, live_only, rows_kernel, *st, ws);
+            });
     }
     if (st) flush_stats<T, VB>(*st, ws);
     loglik.finish(ll);

@@ -202,19 +202,6 @@ index_t far_point_component(const Model<T>& m, const T* x) {
 
 namespace kernel {
 
-// diff[l*B + i] = xt[l*B + i] - mu[l]
-template <class T>
-inline void center(const T* __restrict xt, const T* __restrict mu, T* __restrict diff, index_t d,
-                   index_t ld, index_t nb) {
-    for (index_t l = 0; l < d; ++l) {
-        const T m = mu[l];
-        const T* __restrict src = xt + l * ld;
-        T* __restrict dst = diff + l * ld;
-#pragma omp simd
-        for (index_t i = 0; i < nb; ++i) dst[i] = src[i] - m;
-    }
-}
-
 // The kernels write c - q_i / 2 for the squared Mahalanobis distances q_i
 // (the log-density up to its constant c), so no pass over them follows.
 //
@@ -255,41 +242,43 @@ inline void maha_full_fixed(const T* __restrict xt, const T* __restrict mu, cons
     }
 }
 
-// The same for run-time D, in register tiles of 8 output columns x NV vectors
-// of W samples: for each row l of U, NV vectors of column l of diff are
-// loaded once and feed up to 8 NV fused multiply-adds, each entry of U read
-// once for the NV vectors (the rows above a tile's columns densely, the
-// triangle beside its diagonal without its zeros). NV = 2 with AVX-512's 32
-// vector registers (each load of U then feeds two multiply-adds; with one
-// vector, a load of U per multiply-add), 1 with 16. Every tile has a
-// compile-time width, the last, partial one too (with a run-time width the
-// compiler keeps its sums in memory, not in registers). Reads up to nb
-// rounded up to NV W (ld is a multiple of 64, and lanes past nb are never
-// used).
-//
-// With SUB, diff is the block itself and mu is subtracted as rows are loaded
-// (no centred copy written: cheaper while D <= 16, where a row is loaded by
-// at most two tiles).
-template <class T, int VB, bool SUB = false>
-inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __restrict maha, index_t d,
-                          index_t ld, index_t nb, T c, const T* __restrict mu = nullptr) {
+// The same for run-time D, in register tiles of Q output columns x 2 vectors
+// of W samples. For each group of 2W samples, their D centred values are
+// first packed into pk (D x 2W, contiguous: 4 kB at D = 64 with AVX2), then
+// every tile reads them from there: for each row l of U, two vectors of pk
+// feed up to 2Q fused multiply-adds, each entry of U read once for both (the
+// rows above a tile's columns densely, the triangle beside its diagonal
+// without its zeros). Q = 8 with AVX-512's 32 vector registers (16 sums), 6
+// with the 16 of AVX2 and SSE2 (12 sums, the two rows and a broadcast entry
+// of U: 15 registers): each load of U feeds two multiply-adds, and 2Q
+// independent sums cover the latency of two FMA pipes. Packing matters as
+// much as the tile: read in place, a group's values lie ld apart (2 kB at
+// ld = 256), in the few cache sets that stride maps to, and come from the L2
+// cache at every tile; centring the whole block first also wrote a D x ld
+// copy per component. On one AVX2 core at D = 64 (32 components, one block)
+// the kernel does 18 G multiply-adds a second of the 22.5 the core can do;
+// centred block and 8 x 1 tiles did 10-12.
+// Every tile has a compile-time width, the last, partial one too (with a
+// run-time width the compiler keeps its sums in memory, not in registers).
+// Reads up to nb rounded up to 2W (ld is a multiple of 64, and lanes past nb
+// are never used).
+template <class T, int VB>
+inline void maha_full_dyn(const T* __restrict xt, const T* __restrict mu, T* __restrict pk,
+                          const T* __restrict u, T* __restrict maha, index_t d, index_t ld, index_t nb, T c) {
     constexpr int W = VB / sizeof(T);
-    constexpr int NV = VB >= 64 ? 2 : 1;
+    constexpr int NV = 2;
     using V = simd::vec<T, W>;
-    constexpr int Q = 8;
-    auto rows = [&](index_t l, index_t i0, V (&x)[NV]) {
-        for (int v = 0; v < NV; ++v) {
-            x[v] = simd::load<T, W>(diff + l * ld + i0 + v * W);
-            if constexpr (SUB) x[v] = x[v] - mu[l];
-        }
-    };
+    constexpr int Q = VB >= 64 ? 8 : 6;
     // the tile of columns [j0, j0 + NQ): its squared sums added to out
-    const auto tile = [&](auto nq, index_t i0, index_t j0, V (&out)[NV]) {
+    const auto tile = [&](auto nq, index_t j0, V (&out)[NV]) {
         constexpr int NQ = decltype(nq)::value;
         V a[NV][NQ] = {};
         V dl[NV];
+        const auto rows = [&](index_t l) {
+            for (int v = 0; v < NV; ++v) dl[v] = simd::load<T, W>(pk + (l * NV + v) * W);
+        };
         for (index_t l = 0; l < j0; ++l) {
-            rows(l, i0, dl);
+            rows(l);
             const T* __restrict ur = u + l * d + j0;
 #pragma GCC unroll 8
             for (int q = 0; q < NQ; ++q) {
@@ -299,7 +288,7 @@ inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __
         }
 #pragma GCC unroll 8
         for (int r = 0; r < NQ; ++r) {
-            rows(j0 + r, i0, dl);
+            rows(j0 + r);
             const T* __restrict ur = u + (j0 + r) * d + j0;
 #pragma GCC unroll 8
             for (int q = r; q < NQ; ++q) {
@@ -312,17 +301,20 @@ inline void maha_full_dyn(const T* __restrict diff, const T* __restrict u, T* __
             for (int v = 0; v < NV; ++v) out[v] += a[v][q] * a[v][q];
     };
     for (index_t i0 = 0; i0 < nb; i0 += NV * W) {
+        for (index_t l = 0; l < d; ++l)
+            for (int v = 0; v < NV; ++v)
+                simd::store<T, W>(pk + (l * NV + v) * W, simd::load<T, W>(xt + l * ld + i0 + v * W) - mu[l]);
         V out[NV] = {};
         index_t j0 = 0;
-        for (; j0 + Q <= d; j0 += Q) tile(std::integral_constant<int, Q>{}, i0, j0, out);
+        for (; j0 + Q <= d; j0 += Q) tile(std::integral_constant<int, Q>{}, j0, out);
         switch (d - j0) {
-            case 1: tile(std::integral_constant<int, 1>{}, i0, j0, out); break;
-            case 2: tile(std::integral_constant<int, 2>{}, i0, j0, out); break;
-            case 3: tile(std::integral_constant<int, 3>{}, i0, j0, out); break;
-            case 4: tile(std::integral_constant<int, 4>{}, i0, j0, out); break;
-            case 5: tile(std::integral_constant<int, 5>{}, i0, j0, out); break;
-            case 6: tile(std::integral_constant<int, 6>{}, i0, j0, out); break;
-            case 7: tile(std::integral_constant<int, 7>{}, i0, j0, out); break;
+            case 1: tile(std::integral_constant<int, 1>{}, j0, out); break;
+            case 2: tile(std::integral_constant<int, 2>{}, j0, out); break;
+            case 3: tile(std::integral_constant<int, 3>{}, j0, out); break;
+            case 4: tile(std::integral_constant<int, 4>{}, j0, out); break;
+            case 5: tile(std::integral_constant<int, 5>{}, j0, out); break;
+            case 6: tile(std::integral_constant<int, 6>{}, j0, out); break;
+            case 7: tile(std::integral_constant<int, 7>{}, j0, out); break;
             default: break;
         }
         for (int v = 0; v < NV; ++v) simd::store<T, W>(maha + i0 + v * W, c - T(0.5) * out[v]);
@@ -372,7 +364,7 @@ inline void maha_diag(const T* __restrict xt, const T* __restrict mu, const T* _
     }
 }
 
-// Fixed-D kernels read xt and mu; the run-time-D kernel centres into diff first.
+// Fixed-D kernels read xt and mu; the run-time-D kernel packs centred groups into diff.
 template <class T, int VB>
 inline void maha_full(const T* xt, const T* mu, T* diff, const T* u, T* maha, index_t d, index_t ld,
                       index_t nb, T c) {
@@ -386,14 +378,12 @@ inline void maha_full(const T* xt, const T* mu, T* diff, const T* u, T* maha, in
         case 7: return maha_full_fixed<T, 7, VB>(xt, mu, u, maha, ld, nb, c);
         case 8: return maha_full_fixed<T, 8, VB>(xt, mu, u, maha, ld, nb, c);
         default:
-            if (d <= 16) return maha_full_dyn<T, VB, true>(xt, u, maha, d, ld, nb, c, mu);
-            center(xt, mu, diff, d, ld, nb);
-            return maha_full_dyn<T, VB>(diff, u, maha, d, ld, nb, c);
+            return maha_full_dyn<T, VB>(xt, mu, diff, u, maha, d, ld, nb, c);
     }
 }
 
 // logp[i] = c - 0.5 * ||(x_i - mu)^T U||^2 for one component on a block.
-// diff is scratch (D x ld) for full and tied with D > 8.
+// diff is scratch (at least D x 2 vectors) for full and tied with D > 8.
 template <class T, int VB>
 inline void component_log_prob(const Model<T>& m, index_t j, const T* xt, T* diff, T* logp,
                                index_t ld, index_t nb) {
