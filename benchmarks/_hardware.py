@@ -59,7 +59,7 @@ class Limits:
     def describe(self):
         return (
             f"{self.threads} threads, {self.kernels} kernels: "
-            f"{2 * self.fma64 / 1e9:.3g} GFLOP/s f64 ({2 * self.fma32 / 1e9:.3g} f32) by FMA, "
+            f"{2 * self.fma64 / 1e9:.3g} GFLOP/s f64 ({2 * self.fma32 / 1e9:.3g} f32) in multiply-adds, "
             f"engine exp {self.exp64 / 1e9:.3g} G/s f64 ({self.exp32 / 1e9:.3g} f32), "
             f"memory read {self.read / 1e9:.3g} GB/s"
         )
