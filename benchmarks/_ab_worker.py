@@ -31,15 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _workloads import (  # noqa: E402
     BAYES_WORKLOADS,
-    KDE_WORKLOADS,
     WORKLOADS,
+    all_workloads,
     fit_all,
     fit_quietly,
     make_case,
     make_kde_case,
 )
 
-ALL_WORKLOADS = {**WORKLOADS, **BAYES_WORKLOADS, **KDE_WORKLOADS}
+ALL_WORKLOADS = all_workloads()
 
 
 def workload_call(workload, n_jobs=None):

@@ -464,6 +464,27 @@ KDE_WORKLOADS = {
 }
 
 
+def all_workloads():
+    """Every workload, mixtures, variational mixtures and kernel densities, by name."""
+    return {**WORKLOADS, **BAYES_WORKLOADS, **KDE_WORKLOADS}
+
+
+def resolve_workloads(spec):
+    """Canonical names of a comma-separated list of workloads, in any case, each once.
+
+    ValueError names the unknown ones (or an empty list) and the choices.
+    """
+    known = all_workloads()
+    by_key = {name.upper(): name for name in known}
+    wanted = [w.strip() for w in spec.split(",") if w.strip()]
+    unknown = [w for w in wanted if w.upper() not in by_key]
+    if unknown:
+        raise ValueError(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    if not wanted:
+        raise ValueError(f"no workload named; choose from {', '.join(known)}")
+    return list(dict.fromkeys(by_key[w.upper()] for w in wanted))
+
+
 def make_kde_points(n, d, seed):
     """n points of a mixture of four overlapping Gaussian blobs in R^d (fixed by ``seed``)."""
     rng = np.random.default_rng(seed)

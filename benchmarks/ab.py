@@ -59,6 +59,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _workloads  # noqa: E402
 from _ab_worker import ALL_WORKLOADS  # noqa: E402
 from compare import format_seconds  # noqa: E402
 
@@ -154,18 +155,10 @@ def pair_orders(pairs):
 
 def resolve_workloads(spec):
     """Canonical workload names of a comma-separated list, in any case; AbError on unknown ones."""
-    by_key = {name.upper(): name for name in ALL_WORKLOADS}
-    wanted = [w.strip() for w in spec.split(",") if w.strip()]
-    unknown = [w for w in wanted if w.upper() not in by_key]
-    if unknown:
-        raise AbError(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(ALL_WORKLOADS)}")
-    if not wanted:
-        raise AbError(f"no workload named; choose from {', '.join(ALL_WORKLOADS)}")
-    names = []
-    for w in wanted:
-        if by_key[w.upper()] not in names:
-            names.append(by_key[w.upper()])
-    return names
+    try:
+        return _workloads.resolve_workloads(spec)
+    except ValueError as err:
+        raise AbError(str(err)) from None
 
 
 @dataclass

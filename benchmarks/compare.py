@@ -96,6 +96,7 @@ from _workloads import (  # noqa: E402
     KDE_RTOL,
     KDE_WORKLOADS,
     WORKLOADS,
+    all_workloads,
     check_bayes,
     check_cv_ml,
     engine_loo_terms,
@@ -108,9 +109,10 @@ from _workloads import (  # noqa: E402
     numpy_loo_terms,
     record_cv_ml_candidates,
     reference_logpdf,
+    resolve_workloads,
 )
 
-ALL_WORKLOADS = {**WORKLOADS, **BAYES_WORKLOADS, **KDE_WORKLOADS}
+ALL_WORKLOADS = all_workloads()
 
 QUICK_FACTOR = 10
 RTOL_GAUSSMIX = 1e-8
@@ -1230,11 +1232,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats (default 3, --quick 2)")
     args = parser.parse_args(argv)
 
-    by_key = {name.upper(): name for name in ALL_WORKLOADS}  # names in any case
-    names = [by_key.get(w.strip().upper(), w.strip()) for w in args.workloads.split(",") if w.strip()]
-    unknown = [n for n in names if n not in ALL_WORKLOADS]
-    if unknown:
-        parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(ALL_WORKLOADS)}")
+    try:
+        names = resolve_workloads(args.workloads)  # names in any case
+    except ValueError as err:
+        parser.error(str(err))
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be a positive integer")
     if args.repeats is not None and args.repeats < 1:
