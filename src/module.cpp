@@ -46,30 +46,28 @@ bool all_finite(const gaussmix::binding::carray<T>& X, int n_threads) {
     return std::none_of(bad.begin(), bad.end(), [](unsigned char b) { return b != 0; });
 }
 
-// The machine probes of probe.hpp, for the benchmarks' hardware bounds: each
-// returns (seconds, units of work done in all).
-template <class T>
-py::tuple probe_fma(int n_threads, std::int64_t rounds) {
-    if (n_threads < 1 || rounds < 1) throw std::invalid_argument("n_threads and rounds must be positive");
+// The machine probes of probe.hpp, for the benchmarks' hardware bounds:
+// probe(n_threads, size) without the GIL, as (seconds, units of work done in
+// all), units_per_thread(size) a thread.
+template <class Probe, class Units>
+py::tuple run_probe(int n_threads, std::int64_t size, Probe probe, Units units_per_thread) {
+    if (n_threads < 1 || size < 1) throw std::invalid_argument("n_threads and the size must be positive");
     double s;
     {
         py::gil_scoped_release release;
-        s = gaussmix::probe::fma<T>(n_threads, rounds);
+        s = probe(n_threads, size);
     }
-    return py::make_tuple(s, static_cast<double>(gaussmix::probe::fma_per_thread<T>(rounds)) * n_threads);
+    return py::make_tuple(s, static_cast<double>(units_per_thread(size)) * n_threads);
+}
+
+template <class T>
+py::tuple probe_fma(int n_threads, std::int64_t rounds) {
+    return run_probe(n_threads, rounds, gaussmix::probe::fma<T>, gaussmix::probe::fma_per_thread<T>);
 }
 
 template <class T>
 py::tuple probe_exp(int n_threads, std::int64_t n) {
-    if (n_threads < 1 || n < 1) throw std::invalid_argument("n_threads and n must be positive");
-    const std::int64_t group = 4 * gaussmix::vector_bytes() / static_cast<std::int64_t>(sizeof(T));
-    n = (n + group - 1) / group * group;
-    double s;
-    {
-        py::gil_scoped_release release;
-        s = gaussmix::probe::exp<T>(n_threads, n);
-    }
-    return py::make_tuple(s, static_cast<double>(n) * n_threads);
+    return run_probe(n_threads, n, gaussmix::probe::exp<T>, gaussmix::probe::exp_per_thread<T>);
 }
 
 // Runs Python's pending signal handlers (Ctrl-C raises KeyboardInterrupt

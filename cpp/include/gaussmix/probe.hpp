@@ -120,8 +120,15 @@ double fma(int n_threads, std::int64_t rounds) {
     return seconds;
 }
 
-// Seconds for n_threads threads to compute n exps each (n rounded up to a
-// multiple of 4 vectors), of arguments spread over [-30, 0].
+// Exps a thread computes in exp(n): n rounded up to a multiple of 4 vectors.
+template <class T>
+std::int64_t exp_per_thread(std::int64_t n) {
+    const std::int64_t group = 4 * vector_bytes() / static_cast<std::int64_t>(sizeof(T));
+    return (n + group - 1) / group * group;
+}
+
+// Seconds for n_threads threads to compute exp_per_thread<T>(n) exps each,
+// of arguments spread over [-30, 0].
 template <class T>
 double exp(int n_threads, std::int64_t n) {
     constexpr std::int64_t nx = 512;
