@@ -9,6 +9,7 @@
 #include "gaussmix/data.hpp"
 #include "gaussmix/em.hpp"
 #include "gaussmix/estep.hpp"
+#include "gaussmix/given_stats.hpp"
 #include "gaussmix/kmeans.hpp"
 #include "gaussmix/suffstats.hpp"
 
