@@ -74,7 +74,7 @@ def _maybe(fdp, make):
 @atheris.instrument_func
 def one_input(data):
     fdp = atheris.FuzzedDataProvider(data)
-    which = fdp.ConsumeIntInRange(0, 6)
+    which = fdp.ConsumeIntInRange(0, 7)
     n = fdp.ConsumeIntInRange(0, 40)
     d = fdp.ConsumeIntInRange(0, 5)
     k = fdp.ConsumeIntInRange(0, 4)
@@ -142,6 +142,29 @@ def one_input(data):
                 vb.log_constants(params)
                 vb.fit(X, sw, params, tol=0.0, max_iter=fdp.ConsumeIntInRange(-1, 3),
                        prev_lower_bound=-np.inf, n_threads=threads)
+            elif which == 6:
+                g = fdp.ConsumeIntInRange(0, 4)
+                cuts = sorted(fdp.ConsumeIntInRange(-1, n + 1) for _ in range(max(g - 1, 0)))
+                offsets = np.array([0, *cuts, n] if g else [0], dtype=np.int64)
+                n_init = fdp.ConsumeIntInRange(0, 2)
+                init = fdp.ConsumeIntInRange(-1, 5)
+                slots = max(g, 0) * max(n_init, 0)
+                cuts_u = np.array(
+                    [0, *sorted(fdp.ConsumeIntInRange(0, 60) for _ in range(slots))], dtype=np.int64
+                )
+                draws = np.abs(_array(fdp, (fdp.ConsumeIntInRange(0, 80),))) % 1.0
+                stack = lambda shape: _maybe(fdp, lambda: _array(fdp, (g, *shape)))  # noqa: E731
+                res = _core.fit_groups(
+                    X, sw, offsets, cov, k, tol=fdp.ConsumeFloat(), reg_covar=fdp.ConsumeFloat(),
+                    max_iter=fdp.ConsumeIntInRange(-1, 4), n_init=n_init, init=init,
+                    draws=draws, draw_offsets=cuts_u, weights_init=stack((k,)),
+                    means_init=stack((k, d)), precisions_cholesky_init=stack(prec_shape),
+                    covariances_init=stack(prec_shape), n_threads=threads,
+                )
+                out = {"log_prob_norm": _array(fdp, (n,), xdtype)} if fdp.ConsumeBool() else {}
+                _core.e_step_groups(X, offsets, cov, res["weights"], res["means"],
+                                    res["precisions_cholesky"], res["status"] == 0,
+                                    n_threads=threads, **out)
             else:
                 m = fdp.ConsumeIntInRange(0, 20)
                 _core.kde_log_sum(X, sw, _array(fdp, (m, d), xdtype), _array(fdp, (d, d)),

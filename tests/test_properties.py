@@ -400,6 +400,44 @@ def test_gmm_fit_and_predict_on_awkward_data(data, covariance_type, n_components
 
 
 @given(
+    data=awkward(rows=(0, 16)),
+    labels=st.lists(st.integers(0, 3), min_size=16, max_size=16),
+    covariance_type=st.sampled_from(COV_TYPES),
+    n_components=st.integers(1, 3),
+    init_params=st.sampled_from(["kmeans", "k-means++", "random"]),
+)
+@_settings(200)
+def test_fit_many_is_a_loop_of_fits_on_awkward_data(data, labels, covariance_type, n_components, init_params):
+    """Each group is fitted exactly when GaussianMixture fits its rows alone,
+    and then to the same parameters (a loop sharing one RandomState, going
+    on past the groups it cannot fit)."""
+    CASES["test_fit_many_is_a_loop_of_fits_on_awkward_data"] += 1
+    X, numeric, desc = data
+    snap = snapshot(X)
+    groups = np.asarray(labels[: len(X) if hasattr(X, "__len__") else 0])
+    kw = dict(n_components=n_components, covariance_type=covariance_type, init_params=init_params,
+              max_iter=30)
+    batch, err = call(gaussmix.fit_many, X, groups, random_state=0, errors="skip", **kw)
+    assert_unchanged(X, snap)
+    if err is not None:
+        return
+    assert numeric is not None and numeric.ndim == 2, f"fit_many accepted {desc}"
+    rows = np.asarray(numeric, dtype=batch.means_.dtype) if desc["dtype"] != "f2" else None
+    if rows is None or not np.array_equal(rows, numeric, equal_nan=True):
+        return  # values the cast changed: GaussianMixture would see other data
+    rs = np.random.RandomState(0)
+    tol = 1e-5 if rows.dtype == np.float32 else 1e-10
+    for g, label in enumerate(batch.groups_):
+        ref, ref_err = call(GaussianMixture(random_state=rs, **kw).fit, rows[groups == label])
+        assert (ref_err is None) == bool(batch.fitted_[g]), (desc, batch.status_[g], ref_err)
+        if ref_err is None:
+            got = batch.estimator(label)
+            check_gmm_parameters(got, rows.shape[1])
+            for name in ("weights_", "means_", "covariances_"):
+                np.testing.assert_allclose(getattr(got, name), getattr(ref, name), rtol=tol, atol=tol)
+
+
+@given(
     data=awkward(),
     covariance_type=st.sampled_from(COV_TYPES),
     n_components=st.integers(1, 4),

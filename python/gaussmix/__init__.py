@@ -20,13 +20,16 @@ from ._config import show_config
 from ._gaussian_kde import gaussian_kde
 from ._kde import KernelDensity, select_bandwidth
 from ._gaussian_mixture import GaussianMixture
+from ._grouped import GroupedGaussianMixture, fit_many
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BayesianGaussianMixture",
     "GaussianMixture",
+    "GroupedGaussianMixture",
     "KernelDensity",
+    "fit_many",
     "gaussian_kde",
     "select_bandwidth",
     "show_config",

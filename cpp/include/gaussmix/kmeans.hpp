@@ -109,23 +109,24 @@ index_t assign_rows(const DataView<T>& X, const T* shift, const T* w, const doub
     return changed;
 }
 
-// numpy's np.sum of n contiguous doubles, bit for bit: pairwise, with eight
-// interleaved partial sums up to 128 values, halves (the first a multiple of
-// eight) beyond.
-GAUSSMIX_NO_CONTRACT inline double numpy_sum(const double* a, index_t n) {
+// numpy's np.sum of n contiguous values in their own type, bit for bit:
+// pairwise, with eight interleaved partial sums up to 128 values, halves
+// (the first a multiple of eight) beyond.
+template <class T>
+GAUSSMIX_NO_CONTRACT T numpy_sum(const T* a, index_t n) {
     GAUSSMIX_NO_CONTRACT_BODY
     if (n < 8) {
-        double res = 0.0;
+        T res = T(0);
         for (index_t i = 0; i < n; ++i) res += a[i];
         return res;
     }
     if (n <= 128) {
-        double r[8];
+        T r[8];
         for (int j = 0; j < 8; ++j) r[j] = a[j];
         index_t i = 8;
         for (; i < n - n % 8; i += 8)
             for (int j = 0; j < 8; ++j) r[j] += a[i + j];
-        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
         for (; i < n; ++i) res += a[i];
         return res;
     }

@@ -213,6 +213,13 @@ inline void set_interrupt_check(InterruptCheck check) { interrupt_check_slot().s
 
 namespace detail {
 
+// True while the calling thread must not poll the host (see QuietPolls in
+// batch.hpp): a worker thread running a whole small job of its own.
+inline bool& polls_muted() {
+    thread_local bool muted = false;
+    return muted;
+}
+
 // Rate-limited polling of the interrupt check, for the calling thread: the
 // first check 20 ms after construction (the host checks before it calls in;
 // a short call need not take the host's lock again), then every 20 ms.
@@ -222,7 +229,7 @@ class InterruptPoller {
 
     bool poll() {
         const InterruptCheck check = interrupt_check_slot().load(std::memory_order_relaxed);
-        if (!check) return false;
+        if (!check || polls_muted()) return false;
         const auto now = std::chrono::steady_clock::now();
         if (now < next_) return false;
         next_ = now + std::chrono::milliseconds(20);
