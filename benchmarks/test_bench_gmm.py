@@ -19,20 +19,27 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 import gaussmix
 
-from ._workloads import WORKLOADS, check_models, fit_all
+from ._workloads import WORKLOADS, check_models, fit_all, fit_batch
 
-ESTIMATORS = {"gaussmix": gaussmix.GaussianMixture, "sklearn": SkGaussianMixture}
+FITTERS = {
+    "gaussmix": lambda Xs, params: fit_all(gaussmix.GaussianMixture, Xs, params),
+    "sklearn": lambda Xs, params: fit_all(SkGaussianMixture, Xs, params),
+    # workloads of many fits: all of them in one fit_many call
+    "gaussmix-fit_many": fit_batch,
+}
 FLOAT32_WORKLOADS = ("G1", "G4")
 # scikit-learn needs seconds per EM iteration on the full-size workloads.
 FAST_SKLEARN_WORKLOADS = ("G5",)
-ROUNDS = {"gaussmix": 5, "sklearn": 3}
-WARMUP_ROUNDS = {"gaussmix": 1, "sklearn": 0}  # the reference fit warms scikit-learn up
+ROUNDS = {"gaussmix": 5, "sklearn": 3, "gaussmix-fit_many": 5}
+WARMUP_ROUNDS = {"gaussmix": 1, "sklearn": 0, "gaussmix-fit_many": 1}  # the reference fit warms scikit-learn up
 RTOL = {"float64": 1e-8, "float32": 1e-3}
 
 
 def _cases():
     for name in WORKLOADS:
         yield pytest.param(name, "gaussmix", "float64", id=f"{name}-gaussmix")
+        if WORKLOADS[name].n_fits > 1:
+            yield pytest.param(name, "gaussmix-fit_many", "float64", id=f"{name}-gaussmix-fit_many")
         if name in FLOAT32_WORKLOADS:
             yield pytest.param(name, "gaussmix", "float32", id=f"{name}-gaussmix-float32")
         marks = () if name in FAST_SKLEARN_WORKLOADS else (pytest.mark.slow,)
@@ -62,20 +69,20 @@ def test_em_fixed_start(benchmark, bench_data, record_per_iteration, workload, l
         em_iterations_per_call=w.iterations,
         quick=bench_data.quick,
     )
-    if library == "gaussmix":
+    if library.startswith("gaussmix"):
         config = gaussmix.show_config(file=io.StringIO())
         benchmark.extra_info["threads"] = config["default_threads"]
 
     models = benchmark.pedantic(
-        fit_all,
-        args=(ESTIMATORS[library], Xs, params),
+        FITTERS[library],
+        args=(Xs, params),
         rounds=ROUNDS[library],
         warmup_rounds=WARMUP_ROUNDS[library],
         iterations=1,
     )
 
     check_models(models, reference, rtol=RTOL[dtype])
-    if library == "gaussmix":
+    if library.startswith("gaussmix"):
         assert all(m.means_.dtype == np.dtype(dtype) for m in models)
 
     if benchmark.stats is not None:  # None when timing is disabled
