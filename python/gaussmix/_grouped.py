@@ -17,14 +17,14 @@ which has no batched equivalent); the fit from those rows is again
 ``GaussianMixture``'s.
 """
 
+import inspect
 import warnings
-from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _core
@@ -123,20 +123,17 @@ class GroupedGaussianMixture(BaseEstimator):
     (2, 2)
     """
 
+    # GaussianMixture's constraints, less what a batch has no use for (warm
+    # starts, verbose output, online EM), plus errors
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [StrOptions(set(_INIT_CODES))],
-        "weights_init": ["array-like", None],
-        "means_init": ["array-like", None],
-        "precisions_init": ["array-like", None],
-        "random_state": ["random_state"],
+        **{
+            name: rule
+            for name, rule in GaussianMixture._parameter_constraints.items()
+            if name in inspect.signature(GaussianMixture).parameters
+            and name not in ("warm_start", "verbose", "verbose_interval", "learning_decay",
+                             "learning_offset")
+        },
         "errors": [StrOptions({"raise", "skip"})],
-        "n_jobs": [Integral, None],
     }
 
     def __init__(
