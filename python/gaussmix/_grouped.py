@@ -207,8 +207,8 @@ class GroupedGaussianMixture(BaseEstimator):
         n_groups = offsets.shape[0] - 1
         inits = self._check_initial_parameters(n_groups, n_features)
         init = _GIVEN if all(v is not None for v in inits[:3]) else _INIT_CODES[self.init_params]
-        if self.max_iter == 0 or init == _GIVEN:
-            n_init = self.n_init if init != _GIVEN else 1
+        if init == _GIVEN:  # every start would be the same one
+            n_init = 1
         # the checks a loop's fit makes before it draws: such groups draw nothing
         checked = _core.check_groups(X, sw, offsets, k, n_threads)
         draws = _draws(
@@ -279,14 +279,11 @@ class GroupedGaussianMixture(BaseEstimator):
             )
             _require_shape(prec, shape, "precisions_init")
             # GaussianMixture's checks and factors on all groups' matrices at once
-            if cov_type in ("full", "tied"):
-                flat, flat_type, count = prec.reshape(-1, n_features, n_features), "full", None
-                count = flat.shape[0]
-            else:
-                flat, flat_type = prec.reshape(-1, n_features) if cov_type == "diag" else prec.reshape(-1), cov_type
-                count = flat.shape[0]
+            # as one GaussianMixture's of n_groups * k components (tied: n_groups full)
+            flat_type = "full" if cov_type == "tied" else cov_type
+            flat = prec.reshape((-1,) + prec.shape[-2:] if cov_type in ("full", "tied") else (-1,) + prec.shape[2:])
             try:
-                checked = _check_precisions(np.ascontiguousarray(flat), flat_type, count, n_features)
+                checked = _check_precisions(np.ascontiguousarray(flat), flat_type, flat.shape[0], n_features)
             except ValueError as err:
                 raise ValueError(str(err).replace("'full precision'", f"'{cov_type} precision'")) from None
             chol = np.ascontiguousarray(checked.cholesky, dtype=np.float64).reshape(shape)

@@ -335,34 +335,34 @@ bool rows_finite(const DataView<T>& X) {
     return true;
 }
 
+// The checks GaussianMixture makes on a group's rows before it draws
+// anything, in its order: non_finite, too_few_samples (fewer rows than two or
+// than K), no_weight; ok when it passes.
+template <class T>
+GroupStatus group_status(const DataView<T>& X, index_t K) {
+    if (!rows_finite<T>(X)) return GroupStatus::non_finite;
+    if (X.n < std::max<index_t>(K, 2)) return GroupStatus::too_few_samples;
+    if (X.weights && std::none_of(X.weights, X.weights + X.n, [](double w) { return w > 0.0; }))
+        return GroupStatus::no_weight;
+    return GroupStatus::ok;
+}
+
 // The whole fit of one group: n_init starts and EM from each, the best kept
 // (scikit-learn's rule: a higher lower bound, or the first).
 template <class T>
 void fit_group(const DataView<T>& X, const BatchSpec& spec, const BatchInputs& in, index_t g, GroupFit& out,
                int n_threads) {
     out = GroupFit{};
-    const index_t K = spec.k;
-    if (X.n < std::max<index_t>(K, 2) || (in.skip && in.skip[g])) {
-        out.status = GroupStatus::too_few_samples;
+    // checked here too whatever the caller says: k-means must never see such rows
+    const GroupStatus pre =
+        in.skip && in.skip[g] ? GroupStatus::too_few_samples : group_status<T>(X, spec.k);
+    if (pre != GroupStatus::ok) {
+        out.status = pre;
         return;
     }
-    if (!rows_finite<T>(X)) {
-        out.status = GroupStatus::non_finite;
-        return;
-    }
-    std::vector<T> w_t;  // the weights in the data's type, as k-means reads them
-    if (X.weights) {
-        bool any = false;
-        w_t.resize(X.n);
-        for (index_t i = 0; i < X.n; ++i) {
-            w_t[i] = static_cast<T>(X.weights[i]);
-            any = any || X.weights[i] > 0.0;
-        }
-        if (!any) {
-            out.status = GroupStatus::no_weight;
-            return;
-        }
-    }
+    // the weights in the data's type, as k-means reads them
+    std::vector<T> w_t(X.weights ? X.n : 0);
+    for (index_t i = 0; i < static_cast<index_t>(w_t.size()); ++i) w_t[i] = static_cast<T>(X.weights[i]);
     MaximumLikelihood policy{spec.reg_covar, std::numeric_limits<T>::epsilon()};
     try {
         double best_lb = -std::numeric_limits<double>::infinity();
@@ -397,31 +397,16 @@ void fit_group(const DataView<T>& X, const BatchSpec& spec, const BatchInputs& i
 
 }  // namespace detail
 
-// Per group, the checks GaussianMixture makes before it draws anything, in
-// its order: non_finite, too_few_samples (fewer rows than two or than K),
-// no_weight; ok when it passes.
+// Per group, the checks made before a fit draws anything (group_status).
 template <class T>
 void check_groups(const DataView<T>& X, const std::int64_t* offsets, index_t n_groups, index_t K,
                   GroupStatus* status, int n_threads) {
-    const index_t min_rows = std::max<index_t>(K, 2);
     parallel_for(n_groups, threads_for(static_cast<double>(X.n * X.d), n_threads), [&](index_t g) {
         DataView<T> v = X;
         v.x = X.row(offsets[g]);
         v.n = offsets[g + 1] - offsets[g];
-        GroupStatus s = GroupStatus::ok;
-        if (!detail::rows_finite<T>(v)) {
-            s = GroupStatus::non_finite;
-        } else if (v.n < min_rows) {
-            s = GroupStatus::too_few_samples;
-        } else if (X.weights) {
-            s = GroupStatus::no_weight;
-            for (index_t i = offsets[g]; i < offsets[g + 1]; ++i)
-                if (X.weights[i] > 0.0) {
-                    s = GroupStatus::ok;
-                    break;
-                }
-        }
-        status[g] = s;
+        v.weights = X.weights ? X.weights + offsets[g] : nullptr;
+        status[g] = detail::group_status<T>(v, K);
     });
 }
 
