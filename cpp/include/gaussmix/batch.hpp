@@ -44,6 +44,7 @@ enum class BatchInit : int {
     random = 2,       // uniform responsibilities, normalised per row
     rows = 3,         // random rows of the group, one per component
     given = 4,        // no responsibilities: the start is the given parameters
+    partition = 5,    // a partition the caller gives (grid.hpp)
 };
 
 enum class GroupStatus : int {
@@ -258,59 +259,83 @@ GAUSSMIX_NO_CONTRACT void uniform_resp(const double* u, index_t n, index_t K, st
     }
 }
 
-// Start s of a group: the statistics of its responsibilities, then the
-// M-step that starts EM (scikit-learn's _initialize), then the given values.
+// A start's hard partition: labels (-1: in no part) and each part's shift
+// (the point its statistics are taken around).
+struct StartPartition {
+    std::vector<std::int64_t> labels;
+    std::vector<double> shifts;
+    bool fewer_clusters = false;  // k-means found fewer distinct clusters than K
+};
+
+// The partition of a k-means, k-means++ or random-rows start (uniforms u).
+template <class T>
+StartPartition start_partition(const DataView<T>& X, const T* w_t, index_t K, BatchInit init, const double* u,
+                               int n_threads) {
+    const index_t D = X.d, N = X.n;
+    StartPartition part;
+    if (init == BatchInit::kmeans) {
+        part.labels.resize(N);
+        part.fewer_clusters = !kmeans_labels<T>(X, w_t, K, u, part.labels.data(), part.shifts, n_threads);
+        return part;
+    }
+    std::vector<index_t> seeds(K);
+    if (init == BatchInit::plusplus) {
+        const index_t n_trials = 2 + static_cast<index_t>(std::log(static_cast<double>(K)));
+        const double w_sum = X.weights ? numpy_sum<double>(X.weights, N) : static_cast<double>(N);
+        seeds = kmeans_plusplus<T>(X, nullptr, w_sum, K, n_trials, u, n_threads);
+    } else {  // the K rows with the smallest keys u, smallest first
+        std::vector<index_t> order(N);
+        std::iota(order.begin(), order.end(), index_t(0));
+        std::partial_sort(order.begin(), order.begin() + K, order.end(),
+                          [&](index_t a, index_t b) { return u[a] < u[b] || (u[a] == u[b] && a < b); });
+        std::copy(order.begin(), order.begin() + K, seeds.begin());
+    }
+    part.labels.assign(N, -1);
+    part.shifts.resize(K * D);
+    for (index_t j = 0; j < K; ++j) {
+        part.labels[seeds[j]] = j;
+        for (index_t l = 0; l < D; ++l) part.shifts[j * D + l] = static_cast<double>(X.row(seeds[j])[l]);
+    }
+    return part;
+}
+
+// The parameters that start EM (scikit-learn's _initialize): the M-step of
+// the statistics of a partition, or (part == nullptr) of uniform
+// responsibilities u.
+template <class T>
+MixtureParams start_params(const DataView<T>& X, CovType cov, index_t K, double reg_covar, const double* u,
+                           const StartPartition* part, int n_threads) {
+    SuffStats st;
+    if (part) {
+        stats_from_labels<T>(X, part->labels.data(), cov, K, part->shifts, st, n_threads);
+    } else {
+        std::vector<T> resp;
+        uniform_resp<T>(u, X.n, K, resp);
+        const std::vector<double> mean = weighted_mean<T>(X, n_threads);
+        std::vector<double> shifts(K * X.d);
+        for (index_t j = 0; j < K; ++j) std::copy(mean.begin(), mean.end(), shifts.begin() + j * X.d);
+        stats_from_resp<T>(X, resp.data(), cov, K, shifts, st, n_threads);
+    }
+    MixtureParams p;
+    m_step(st, reg_covar, std::numeric_limits<T>::epsilon(), true, p);
+    return p;
+}
+
+// Start s of a group: the parameters its responsibilities give, then the
+// given values.
 template <class T>
 MixtureParams group_start(const DataView<T>& X, const T* w_t, const BatchSpec& spec, const BatchInputs& in,
                           index_t g, index_t s, bool& fewer_clusters, int n_threads) {
-    const index_t K = spec.k, D = X.d, N = X.n;
+    const index_t K = spec.k, D = X.d;
     const index_t slot = g * spec.n_init + s;
     const double* u = in.u ? in.u + in.u_offsets[slot] : nullptr;
     MixtureParams p;
-    if (spec.init != BatchInit::given) {
-        SuffStats st;
-        std::vector<std::int64_t> labels;
-        std::vector<double> shifts;
-        switch (spec.init) {
-            case BatchInit::kmeans:
-                labels.resize(N);
-                fewer_clusters = !kmeans_labels<T>(X, w_t, K, u, labels.data(), shifts, n_threads) || fewer_clusters;
-                stats_from_labels<T>(X, labels.data(), spec.cov, K, shifts, st, n_threads);
-                break;
-            case BatchInit::plusplus:
-            case BatchInit::rows: {
-                std::vector<index_t> seeds(K);
-                if (spec.init == BatchInit::plusplus) {
-                    const index_t n_trials = 2 + static_cast<index_t>(std::log(static_cast<double>(K)));
-                    const double w_sum = X.weights ? numpy_sum<double>(X.weights, N) : static_cast<double>(N);
-                    seeds = kmeans_plusplus<T>(X, nullptr, w_sum, K, n_trials, u, n_threads);
-                } else {  // the K rows with the smallest keys u, smallest first
-                    std::vector<index_t> order(N);
-                    std::iota(order.begin(), order.end(), index_t(0));
-                    std::partial_sort(order.begin(), order.begin() + K, order.end(), [&](index_t a, index_t b) {
-                        return u[a] < u[b] || (u[a] == u[b] && a < b);
-                    });
-                    std::copy(order.begin(), order.begin() + K, seeds.begin());
-                }
-                labels.assign(N, -1);
-                shifts.resize(K * D);
-                for (index_t j = 0; j < K; ++j) {
-                    labels[seeds[j]] = j;
-                    for (index_t l = 0; l < D; ++l) shifts[j * D + l] = static_cast<double>(X.row(seeds[j])[l]);
-                }
-                stats_from_labels<T>(X, labels.data(), spec.cov, K, shifts, st, n_threads);
-                break;
-            }
-            default: {  // random
-                std::vector<T> resp;
-                uniform_resp<T>(u, N, K, resp);
-                const std::vector<double> mean = weighted_mean<T>(X, n_threads);
-                shifts.resize(K * D);
-                for (index_t j = 0; j < K; ++j) std::copy(mean.begin(), mean.end(), shifts.begin() + j * D);
-                stats_from_resp<T>(X, resp.data(), spec.cov, K, shifts, st, n_threads);
-            }
-        }
-        m_step(st, spec.reg_covar, std::numeric_limits<T>::epsilon(), true, p);
+    if (spec.init == BatchInit::random) {
+        p = start_params<T>(X, spec.cov, K, spec.reg_covar, u, nullptr, n_threads);
+    } else if (spec.init != BatchInit::given) {
+        const StartPartition part = start_partition<T>(X, w_t, K, spec.init, u, n_threads);
+        fewer_clusters = part.fewer_clusters || fewer_clusters;
+        p = start_params<T>(X, spec.cov, K, spec.reg_covar, nullptr, &part, n_threads);
     } else {
         p = MixtureParams(spec.cov, K, D);
     }
@@ -347,34 +372,22 @@ GroupStatus group_status(const DataView<T>& X, index_t K) {
     return GroupStatus::ok;
 }
 
-// The whole fit of one group: n_init starts and EM from each, the best kept
-// (scikit-learn's rule: a higher lower bound, or the first).
-template <class T>
-void fit_group(const DataView<T>& X, const BatchSpec& spec, const BatchInputs& in, index_t g, GroupFit& out,
-               int n_threads) {
-    out = GroupFit{};
-    // checked here too whatever the caller says: k-means must never see such rows
-    const GroupStatus pre =
-        in.skip && in.skip[g] ? GroupStatus::too_few_samples : group_status<T>(X, spec.k);
-    if (pre != GroupStatus::ok) {
-        out.status = pre;
-        return;
-    }
-    // the weights in the data's type, as k-means reads them
-    std::vector<T> w_t(X.weights ? X.n : 0);
-    for (index_t i = 0; i < static_cast<index_t>(w_t.size()); ++i) w_t[i] = static_cast<T>(X.weights[i]);
+// EM from each of spec.n_init starts (start(s) gives start s), the best
+// kept by scikit-learn's rule (a higher lower bound, or the first), into out;
+// an ill-defined covariance ends the fit with that status.
+template <class T, class Start>
+void best_of_starts(const DataView<T>& X, const BatchSpec& spec, Start&& start, GroupFit& out, int n_threads) {
     MaximumLikelihood policy{spec.reg_covar, std::numeric_limits<T>::epsilon()};
     try {
         double best_lb = -std::numeric_limits<double>::infinity();
         for (index_t s = 0; s < spec.n_init; ++s) {
-            MixtureParams start =
-                group_start<T>(X, X.weights ? w_t.data() : nullptr, spec, in, g, s, out.fewer_clusters, n_threads);
+            MixtureParams p = start(s);
             if (spec.max_iter == 0) {
-                out.params = std::move(start);
+                out.params = std::move(p);
                 out.n_iter = 0;
                 continue;
             }
-            EMResult r = em_fit<T>(X, start, policy, spec.tol, spec.max_iter,
+            EMResult r = em_fit<T>(X, p, policy, spec.tol, spec.max_iter,
                                    -std::numeric_limits<double>::infinity(), n_threads);
             const double lb = r.lower_bounds.back();
             if (lb > best_lb || best_lb == -std::numeric_limits<double>::infinity()) {
@@ -393,6 +406,30 @@ void fit_group(const DataView<T>& X, const BatchSpec& spec, const BatchInputs& i
         out.status = GroupStatus::ill_defined;
         out.component = e.component();
     }
+}
+
+// The whole fit of one group: n_init starts and EM from each, the best kept
+// (scikit-learn's rule: a higher lower bound, or the first).
+template <class T>
+void fit_group(const DataView<T>& X, const BatchSpec& spec, const BatchInputs& in, index_t g, GroupFit& out,
+               int n_threads) {
+    out = GroupFit{};
+    // checked here too whatever the caller says: k-means must never see such rows
+    const GroupStatus pre =
+        in.skip && in.skip[g] ? GroupStatus::too_few_samples : group_status<T>(X, spec.k);
+    if (pre != GroupStatus::ok) {
+        out.status = pre;
+        return;
+    }
+    // the weights in the data's type, as k-means reads them
+    std::vector<T> w_t(X.weights ? X.n : 0);
+    for (index_t i = 0; i < static_cast<index_t>(w_t.size()); ++i) w_t[i] = static_cast<T>(X.weights[i]);
+    best_of_starts<T>(
+        X, spec, [&](index_t s) {
+            return group_start<T>(X, X.weights ? w_t.data() : nullptr, spec, in, g, s, out.fewer_clusters,
+                                  n_threads);
+        },
+        out, n_threads);
 }
 
 }  // namespace detail
