@@ -21,12 +21,14 @@ from ._gaussian_kde import gaussian_kde
 from ._kde import KernelDensity, select_bandwidth
 from ._gaussian_mixture import GaussianMixture
 from ._grouped import GroupedGaussianMixture, fit_many
+from ._selection import GaussianMixtureIC
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BayesianGaussianMixture",
     "GaussianMixture",
+    "GaussianMixtureIC",
     "GroupedGaussianMixture",
     "KernelDensity",
     "fit_many",

@@ -44,7 +44,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _core, _kmeans, _sources, _streaming
+from . import _core, _hierarchical, _kmeans, _sources, _streaming
 from ._validation import (
     aligned,
     check_float_array,
@@ -78,7 +78,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "init_params": [
-            StrOptions({"kmeans", "random", "random_from_data", "k-means++"})
+            StrOptions({"kmeans", "random", "random_from_data", "k-means++", "hierarchical"})
         ],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
@@ -434,6 +434,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             labels = np.full(n_samples, -1, dtype=np.int64)
             labels[seeds] = np.arange(k)
             return _core.stats_from_labels(X, sw, labels, X[seeds].astype(np.float64), **common)
+        if self.init_params == "hierarchical":  # a cut of Ward's tree (_hierarchical)
+            labels, shifts = _hierarchical.partitions(X, sw, [k], random_state)
+            return _core.stats_from_labels(X, sw, labels[0], shifts[0], **common)
         if self.init_params == "random":
             resp = np.asarray(random_state.uniform(size=(n_samples, k)), dtype=X.dtype)
             resp /= resp.sum(axis=1)[:, np.newaxis]

@@ -57,7 +57,8 @@ class BayesianGaussianMixture(BaseMixture):
     n_init : int, default=1
         The number of initializations; the result with the highest lower
         bound is kept.
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', \
+            'hierarchical'}, \
             default='kmeans'
         How the responsibilities that start the iterations are chosen.
     weight_concentration_prior_type : {'dirichlet_process', \

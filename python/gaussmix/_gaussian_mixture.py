@@ -168,6 +168,18 @@ def _precisions_from_cholesky(prec_chol, covariance_type):
     return prec_chol**2
 
 
+def n_parameters(covariance_type, n_components, n_features):
+    """Free parameters of a mixture: weights, means and covariances."""
+    k, d = n_components, n_features
+    cov_params = {
+        "full": k * d * (d + 1) / 2.0,
+        "diag": k * d,
+        "tied": d * (d + 1) / 2.0,
+        "spherical": k,
+    }[covariance_type]
+    return int(cov_params + d * k + k - 1)
+
+
 class GaussianMixture(BaseMixture):
     """Gaussian mixture model fitted by expectation-maximization.
 
@@ -195,11 +207,15 @@ class GaussianMixture(BaseMixture):
         The number of EM iterations to perform.
     n_init : int, default=1
         The number of initializations to perform; the best result is kept.
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', \
+            'hierarchical'}, \
             default='kmeans'
         How the responsibilities that start EM are chosen: k-means labels
         (k-means++ seeding, then Lloyd iterations), k-means++ seeds only,
-        uniformly random responsibilities, or random data points.
+        uniformly random responsibilities, random data points, or a cut of
+        a model-based hierarchical tree (Ward's criterion on the sphered
+        data, as mclust starts; built on 2000 random rows when there are
+        more). ``'hierarchical'`` is gaussmix's addition.
     weights_init : array-like of shape (n_components,), default=None
         User-provided initial weights.
     means_init : array-like of shape (n_components, n_features), default=None
@@ -513,17 +529,7 @@ class GaussianMixture(BaseMixture):
 
     def _n_parameters(self):
         """Return the number of free parameters in the model."""
-        _, n_features = self.means_.shape
-        if self.covariance_type == "full":
-            cov_params = self.n_components * n_features * (n_features + 1) / 2.0
-        elif self.covariance_type == "diag":
-            cov_params = self.n_components * n_features
-        elif self.covariance_type == "tied":
-            cov_params = n_features * (n_features + 1) / 2.0
-        else:
-            cov_params = self.n_components
-        mean_params = n_features * self.n_components
-        return int(cov_params + mean_params + self.n_components - 1)
+        return n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
 
     def bic(self, X):
         """Bayesian information criterion for the current model on the input X.

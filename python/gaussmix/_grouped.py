@@ -133,6 +133,7 @@ class GroupedGaussianMixture(BaseEstimator):
             and name not in ("warm_start", "verbose", "verbose_interval", "learning_decay",
                              "learning_offset")
         },
+        "init_params": [StrOptions(set(_INIT_CODES))],
         "errors": [StrOptions({"raise", "skip"})],
     }
 
