@@ -74,7 +74,7 @@ def _maybe(fdp, make):
 @atheris.instrument_func
 def one_input(data):
     fdp = atheris.FuzzedDataProvider(data)
-    which = fdp.ConsumeIntInRange(0, 7)
+    which = fdp.ConsumeIntInRange(0, 8)
     n = fdp.ConsumeIntInRange(0, 40)
     d = fdp.ConsumeIntInRange(0, 5)
     k = fdp.ConsumeIntInRange(0, 4)
@@ -165,6 +165,35 @@ def one_input(data):
                 _core.e_step_groups(X, offsets, cov, res["weights"], res["means"],
                                     res["precisions_cholesky"], res["status"] == 0,
                                     n_threads=threads, **out)
+            elif which == 7 and fdp.ConsumeBool():  # model selection: many candidates
+                n_k = fdp.ConsumeIntInRange(0, 3)
+                ks = np.array([fdp.ConsumeIntInRange(-1, 5) for _ in range(n_k)], dtype=np.int64)
+                n_c = fdp.ConsumeIntInRange(0, 4)
+                k_index = np.array([fdp.ConsumeIntInRange(-1, n_k) for _ in range(n_c)], dtype=np.int64)
+                covs = [COV_TYPES[fdp.ConsumeIntInRange(0, len(COV_TYPES) - 1)] for _ in range(n_c)]
+                n_init = fdp.ConsumeIntInRange(0, 2)
+                slots = n_k * max(n_init, 0)
+                init = fdp.ConsumeIntInRange(-1, 6)
+                cuts = np.array([0, *sorted(fdp.ConsumeIntInRange(0, 60) for _ in range(slots))], dtype=np.int64)
+                draws = np.abs(_array(fdp, (fdp.ConsumeIntInRange(0, 80),))) % 1.0
+                labels = np.array(
+                    [fdp.ConsumeIntInRange(-2, 5) for _ in range(slots * n)], dtype=np.int64
+                ).reshape(slots, n)
+                res = _core.fit_grid(
+                    X, sw, ks, k_index, covs, tol=fdp.ConsumeFloat(), reg_covar=fdp.ConsumeFloat(),
+                    max_iter=fdp.ConsumeIntInRange(-1, 4), n_init=n_init, init=init, draws=draws,
+                    draw_offsets=cuts, labels=labels, shifts=_array(fdp, (fdp.ConsumeIntInRange(0, 60),)),
+                    shift_offsets=cuts, n_threads=threads,
+                )
+                assert len(res) == n_c
+            elif which == 7:  # hierarchical starting partitions
+                ks = np.array([fdp.ConsumeIntInRange(-1, n + 1) for _ in range(fdp.ConsumeIntInRange(0, 3))],
+                              dtype=np.int64)
+                Z = _array(fdp, (n, d))
+                call = _core.hierarchical_partitions if fdp.ConsumeBool() else _core.ward_partitions
+                labels = call(Z, sw, ks)
+                assert labels.shape == (len(ks), n)
+                assert all(len(np.unique(row)) == k for row, k in zip(labels, ks))
             else:
                 m = fdp.ConsumeIntInRange(0, 20)
                 _core.kde_log_sum(X, sw, _array(fdp, (m, d), xdtype), _array(fdp, (d, d)),

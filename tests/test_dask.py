@@ -49,7 +49,7 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 import gaussmix.dask as gdask  # noqa: E402
-from gaussmix import BayesianGaussianMixture, GaussianMixture, KernelDensity  # noqa: E402
+from gaussmix import BayesianGaussianMixture, GaussianMixture, GaussianMixtureIC, KernelDensity  # noqa: E402
 from gmm_data import make_blobs_data  # noqa: E402
 
 ATOL = 1e-8
@@ -579,3 +579,15 @@ def test_works_without_dask(tmp_path):
     assert proc.returncode == 0, proc.stderr
     message = proc.stdout.split("MESSAGE:", 1)[1]
     assert "gaussmix[dask]" in message
+
+
+def test_model_selection_on_a_dask_array_equals_in_memory(client, data):
+    kw = dict(n_components=[1, K], covariance_type="diag", random_state=0, max_iter=300)
+    w = np.random.default_rng(4).uniform(0.5, 2.0, data.shape[0])
+    ref = GaussianMixtureIC(**kw).fit(data, sample_weight=w)
+    Xd = da.from_array(data, chunks=((1, 149, 250, 50, 150), (D,)))
+    got = GaussianMixtureIC(**kw).fit(Xd, sample_weight=w)
+    for key in ("bic", "aic", "icl", "log_likelihood"):
+        np.testing.assert_allclose(got.results_[key], ref.results_[key], rtol=1e-9)
+    assert got.best_params_ == ref.best_params_
+    assert_same_fit(got.best_estimator_, ref.best_estimator_)

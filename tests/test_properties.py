@@ -438,6 +438,41 @@ def test_fit_many_is_a_loop_of_fits_on_awkward_data(data, labels, covariance_typ
 
 
 @given(
+    data=awkward(rows=(0, 24)),
+    covariance_types=st.lists(st.sampled_from(COV_TYPES), min_size=1, max_size=2, unique=True),
+    n_components=st.lists(st.integers(1, 3), min_size=1, max_size=2, unique=True),
+    init_params=st.sampled_from(["kmeans", "random_from_data", "hierarchical"]),
+)
+@_settings(150)
+def test_model_selection_candidates_are_fits_on_awkward_data(data, covariance_types, n_components,
+                                                            init_params):
+    """A clear error, or a table of candidates each fitted exactly when
+    GaussianMixture fits them alone, to the same criteria; the best by BIC."""
+    CASES["test_model_selection_candidates_are_fits_on_awkward_data"] += 1
+    X, numeric, desc = data
+    snap = snapshot(X)
+    kw = dict(init_params=init_params, max_iter=30, random_state=0)
+    sel, err = call(gaussmix.GaussianMixtureIC(n_components, covariance_type=covariance_types, **kw).fit, X)
+    assert_unchanged(X, snap)
+    if err is not None:
+        return
+    assert numeric is not None and numeric.ndim == 2, f"GaussianMixtureIC accepted {desc}"
+    rows = np.asarray(numeric, dtype=sel.best_estimator_.means_.dtype)
+    if desc["dtype"] == "f2" or not np.array_equal(rows, numeric, equal_nan=True):
+        return  # values the cast changed: GaussianMixture would see other data
+    check_gmm_parameters(sel.best_estimator_, rows.shape[1])
+    tol = 1e-4 if rows.dtype == np.float32 else 1e-9
+    for i, params in enumerate(sel.results_["params"]):
+        ref, ref_err = call(GaussianMixture(**params, **kw).fit, rows)
+        assert (ref_err is None) == (sel.results_["status"][i] == "fitted"), (desc, params, ref_err)
+        if ref_err is None:
+            bic = ref.bic(rows)
+            if np.isfinite(bic):
+                np.testing.assert_allclose(sel.results_["bic"][i], bic, rtol=tol, atol=tol)
+    assert sel.results_["bic"][sel.best_index_] == np.min(sel.results_["bic"])
+
+
+@given(
     data=awkward(),
     covariance_type=st.sampled_from(COV_TYPES),
     n_components=st.integers(1, 4),

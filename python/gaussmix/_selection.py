@@ -190,10 +190,7 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
         validate_params(self)
         ks, covs = self._grid()
         if is_dask_collection(X):
-            raise TypeError(
-                "GaussianMixtureIC fits in-memory arrays and memory maps; for a Dask array, "
-                "fit GaussianMixture per candidate"
-            )
+            return self._fit_each(X, sample_weight, ks, covs)
         X = validate(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2, order="C", reset=True)
         n_samples, n_features = X.shape
         if ks[-1] > n_samples:
@@ -202,11 +199,9 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
                 f"n_components = {ks[-1]}, n_samples = {n_samples}"
             )
         sw = check_sample_weight(sample_weight, n_samples)
-        seed = self.random_state
-        if not isinstance(seed, Integral):
-            seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
+        seed = _seed(self.random_state)
         n_threads = effective_n_threads(self.n_jobs)
-        cands = [(c, k) for c in covs for k in range(ks.shape[0])]  # scikit-learn's grid order
+        cands = [(c, q) for c in covs for q in range(ks.shape[0])]  # scikit-learn's grid order
         results = _core.fit_grid(
             X,
             sw,
@@ -220,7 +215,46 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
             n_threads=n_threads,
             **self._starts(X, sw, ks, seed),
         )
-        self._set_results(X, sw, ks, cands, results, seed)
+        self._set_results(n_samples, n_features, X.dtype, sw, ks, cands, results, seed)
+        return self
+
+    def _fit_each(self, X, sample_weight, ks, covs):
+        """A Dask array: each candidate is a GaussianMixture fit of its own (the
+        workers compute each iteration's statistics), then one scoring pass."""
+        import dask
+
+        seed = _seed(self.random_state)
+        cands = [(c, q) for c in covs for q in range(ks.shape[0])]
+        results, dtype = [], None
+        for c, q in cands:
+            params = {name: getattr(self, name) for name in _SHARED}
+            params.update(n_components=int(ks[q]), covariance_type=c, random_state=seed)
+            gm = GaussianMixture(**params)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                try:
+                    gm.fit(X, sample_weight=sample_weight)
+                except ValueError as err:
+                    if "ill-defined empirical covariance" not in str(err):
+                        raise
+                    results.append({"status": 4, "component": -1})
+                    continue
+            w = 1.0 if sample_weight is None else sample_weight
+            ll = (w * gm.score_samples(X)).sum()
+            log_map = (w * np.log(gm.predict_proba(X).max(axis=1))).sum()
+            ll, log_map = dask.compute(ll, log_map)
+            result = {name: getattr(gm, name + "_") for name in
+                      ("weights", "means", "covariances", "precisions_cholesky")}
+            result.update(
+                status=0, lower_bounds=np.asarray(gm.lower_bounds_), lower_bound=gm.lower_bound_,
+                n_iter=gm.n_iter_, converged=gm.converged_, log_likelihood=float(ll),
+                map_log_resp=float(log_map),
+            )
+            results.append(result)
+            dtype = gm.means_.dtype
+        n_samples = int(X.shape[0])
+        sw = None if sample_weight is None else np.asarray(dask.compute(sample_weight)[0], dtype=np.float64)
+        self._set_results(n_samples, int(X.shape[1]), dtype, sw, ks, cands, results, seed)
         return self
 
     def _starts(self, X, sw, ks, seed):
@@ -269,14 +303,12 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
             "shift_offsets": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
         }
 
-    def _set_results(self, X, sw, ks, cands, results, seed):
-        n_samples, n_features = X.shape
+    def _set_results(self, n_samples, n_features, dtype, sw, ks, cands, results, seed):
         scale = 1.0 if sw is None else n_samples / float(np.sum(sw))
         fitted = np.array([r["status"] == 0 for r in results])
         if not np.any(fitted):
             raise ValueError(
-                "No candidate could be fitted: "
-                + _failure(results[0], X.dtype)
+                "No candidate could be fitted: " + _failure(results[0])
             )
         n_par = np.array([n_parameters(c, int(ks[q]), n_features) for c, q in cands])
         ll = np.array([r["log_likelihood"] for r in results]) * scale
@@ -317,8 +349,8 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
         best = int(order[0])
         self.best_index_ = best
         self.best_params_ = dict(self.results_["params"][best])
-        self.best_estimator_ = self._estimator(results[best], seed, X.dtype)
         self.n_features_in_ = n_features
+        self.best_estimator_ = self._estimator(results[best], seed, dtype)
         if self.max_iter > 0 and not self.best_estimator_.converged_:
             warnings.warn(
                 "The best candidate's best initialization did not converge. Try different "
@@ -340,7 +372,7 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
         gm.n_iter_ = int(result["n_iter"])
         gm.lower_bound_ = float(result["lower_bound"])
         gm.lower_bounds_ = [float(v) for v in result["lower_bounds"]]
-        gm.n_features_in_ = self.n_features_in_ if hasattr(self, "n_features_in_") else gm.means_.shape[1]
+        gm.n_features_in_ = self.n_features_in_
         if hasattr(self, "feature_names_in_"):
             gm.feature_names_in_ = self.feature_names_in_
         return gm
@@ -384,7 +416,14 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
 
-def _failure(result, dtype):
+def _seed(random_state):
+    """The int seed every candidate starts from."""
+    if isinstance(random_state, Integral):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _failure(result):
     status = result["status"]
     if status == 2:
         return "Input X contains infinity or NaN."
