@@ -346,6 +346,14 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
+        n_fewer = sum(bool(r.get("fewer_clusters")) for r in results)
+        if n_fewer:
+            warnings.warn(
+                f"In {n_fewer} of {len(cands)} candidates, k-means found fewer distinct clusters "
+                "than n_components. Possibly due to duplicate points in X.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         best = int(order[0])
         self.best_index_ = best
         self.best_params_ = dict(self.results_["params"][best])
