@@ -21,6 +21,7 @@ from ._gaussian_kde import gaussian_kde
 from ._kde import KernelDensity, select_bandwidth
 from ._gaussian_mixture import GaussianMixture
 from ._grouped import GroupedGaussianMixture, fit_many
+from ._patch import patch_sklearn, sklearn_is_patched, sklearn_patched, unpatch_sklearn
 from ._selection import GaussianMixtureIC
 
 __version__ = "0.1.0"
@@ -33,7 +34,11 @@ __all__ = [
     "KernelDensity",
     "fit_many",
     "gaussian_kde",
+    "patch_sklearn",
     "select_bandwidth",
     "show_config",
+    "sklearn_is_patched",
+    "sklearn_patched",
+    "unpatch_sklearn",
     "__version__",
 ]

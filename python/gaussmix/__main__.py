@@ -1,4 +1,6 @@
-"""Command line: ``python -m gaussmix demo`` and ``python -m gaussmix config``."""
+"""Command line: ``python -m gaussmix demo``, ``python -m gaussmix config`` and
+``python -m gaussmix run script.py [args]`` (the script runs with scikit-learn
+and SciPy patched to gaussmix's classes)."""
 
 import argparse
 import sys
@@ -50,7 +52,9 @@ def demo(n_components=10, n_pca=16, covariance_type="full", repeat=3, out=sys.st
     from sklearn.decomposition import PCA
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import adjusted_rand_score
-    from sklearn.mixture import GaussianMixture as SkGaussianMixture
+    from ._patch import original
+
+    SkGaussianMixture = original("sklearn.mixture", "GaussianMixture")
 
     from . import GaussianMixture, show_config
 
@@ -104,9 +108,20 @@ def main(argv=None):
         "--covariance-type", default="full", choices=["full", "tied", "diag", "spherical"]
     )
     sub.add_parser("config", help="print build and threading configuration")
+    p_run = sub.add_parser("run", help="run a Python script with scikit-learn and SciPy patched to gaussmix")
+    p_run.add_argument("script")
+    p_run.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command == "demo":
         demo(args.components, args.pca, args.covariance_type)
+    elif args.command == "run":
+        import runpy
+
+        from ._patch import patch_sklearn
+
+        patch_sklearn()
+        sys.argv = [args.script, *args.args]
+        runpy.run_path(args.script, run_name="__main__")
     else:
         from . import show_config
 

@@ -31,6 +31,7 @@ An estimator supplies only its own steps:
     Its fitted state, to and from the dict the engine speaks.
 """
 
+import copy
 import functools
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -44,7 +45,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _core, _hierarchical, _kmeans, _sources, _streaming
+from . import _core, _hierarchical, _kmeans, _patch, _sources, _streaming
 from ._validation import (
     aligned,
     check_float_array,
@@ -190,6 +191,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted mixture.
         """
+        _patch.note_call(self, "fit")
         self._fit(X, sample_weight, init_size)
         return self
 
@@ -496,6 +498,21 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         inits = self._check_initial_parameters(X.shape[1])
         params = self._initial_parameters(X, None, random_state, inits, n_threads)
         self._set_parameters(params, X.dtype)
+
+    def _initialize(self, X, resp):
+        """Sets the starting parameters from the responsibilities resp (and the
+        user's starting values), scikit-learn's step of that name."""
+        n_threads = effective_n_threads(self.n_jobs)
+        X = check_float_array(X, dtype=_sources.FLOAT_DTYPES, order="C")
+        resp = np.ascontiguousarray(resp, dtype=X.dtype)
+        # as scikit-learn's, the number of components is resp's
+        sized = copy.copy(self)
+        sized.n_components = resp.shape[1]
+        inits = sized._check_initial_parameters(X.shape[1])
+        stats = _core.stats_from_resp(
+            X, None, resp, covariance_type=self.covariance_type, n_threads=n_threads
+        )
+        self._set_parameters(self._parameters_from_initial(stats, inits, X.dtype == np.float32), X.dtype)
 
     # ------------------------------------------------------- after fitting
 

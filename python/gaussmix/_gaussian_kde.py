@@ -12,6 +12,7 @@ import numpy as np
 from scipy import linalg, special
 from scipy.stats import multivariate_normal
 
+from . import _patch
 from ._kde_core import leave_one_out_log_likelihood, log_kernel_sums, maximize_over_log_scale
 from ._validation import effective_n_threads
 
@@ -198,6 +199,7 @@ class gaussian_kde:
     """
 
     def __init__(self, dataset, bw_method=None, weights=None):
+        _patch.note_call(self, "__init__")
         data = np.atleast_2d(np.asarray(dataset))
         if not data.size > 1:
             raise ValueError("`dataset` input should have multiple elements.")
@@ -298,9 +300,15 @@ class gaussian_kde:
         >>> kde.evaluate([0.0, 5.0]).shape
         (2,)
         """
-        return np.exp(self._logpdf(self._points(points)))
+        return self._as_output(np.exp(self._logpdf(self._points(points))), points)
 
     __call__ = evaluate
+
+    def _as_output(self, values, points):
+        """values in SciPy's output type: that of the data, the points, float64
+        and the bandwidth factor (long double stays long double)."""
+        dtype = np.result_type(self.dataset, np.asarray(points), np.float64, self.factor)
+        return values if values.dtype == dtype else values.astype(dtype)
 
     def pdf(self, x):
         """Evaluate the estimated pdf on a provided set of points.

@@ -74,7 +74,8 @@ def _check_weights(weights, n_components):
         raise ValueError(
             "The parameter 'weights' should be in the range "
             "[0, 1], but got max value %.5f, min value %.5f"
-            % (np.max(weights), np.min(weights))
+            # scikit-learn's message, word for word (its labels are swapped)
+            % (np.min(weights), np.max(weights))
         )
     if not np.abs(1.0 - np.sum(weights)) <= atol:  # np.allclose(|1 - sum|, 0, atol)
         raise ValueError(
@@ -409,7 +410,9 @@ class GaussianMixture(BaseMixture):
             "precisions_cholesky": self.precisions_cholesky_,
         }
 
-    def _set_parameters(self, params, dtype):
+    def _set_parameters(self, params, dtype=None):
+        if isinstance(params, tuple):  # scikit-learn's form, for code written against it
+            params = dict(zip(("weights", "means", "covariances", "precisions_cholesky"), params))
         self.weights_ = np.asarray(params["weights"], dtype=dtype)
         self.means_ = np.asarray(params["means"], dtype=dtype)
         self.covariances_ = np.asarray(params["covariances"], dtype=dtype)

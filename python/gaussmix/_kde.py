@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from . import _patch
 from ._kde_core import (
     KERNELS,
     leave_one_out_log_likelihood,
@@ -253,6 +254,8 @@ class KernelDensity(BaseEstimator):
         n, d = X.shape
         sw = check_sample_weight(sample_weight, n)
         self._native = _is_euclidean(self.metric, self.metric_params)
+        if self._native:  # other metrics run on scikit-learn's trees
+            _patch.note_call(self, "fit")
         if self.bandwidth in _RULES:
             self.bandwidth_ = _rule_bandwidth(self.bandwidth, n, d)
         elif self.bandwidth == "cv_ml":
