@@ -40,12 +40,16 @@ def _kmeans_start(X, n_components, covariance_type, reg=1e-6):
     return dict(weights_init=nk / nk.sum(), means_init=means, precisions_init=prec)
 
 
-def demo(n_components=10, n_pca=16, covariance_type="full", repeat=3, out=sys.stdout):
+def demo(n_components=10, n_pca=16, covariance_type="full", repeat=3, out=sys.stdout,
+         picture="gaussmix_digits.png"):
     """Fit a mixture to the handwritten digits (shipped with scikit-learn).
 
     The digits are projected on their first ``n_pca`` principal components;
     gaussmix and scikit-learn fit the same model from the same starting point
-    (a k-means partition), and their fits, BIC and times are printed side by side.
+    (a k-means partition), and their fits, BIC and times are printed side by
+    side. Then new digits are drawn from the fitted mixture and from a
+    kernel density estimate of the same points, mapped back to 8 x 8 images
+    and written beside real ones to the PNG file ``picture`` (None: none).
     """
     import numpy as np
     from sklearn.datasets import load_digits
@@ -60,7 +64,8 @@ def demo(n_components=10, n_pca=16, covariance_type="full", repeat=3, out=sys.st
 
     show_config(file=out)
     digits = load_digits()
-    X = PCA(n_components=n_pca, random_state=0).fit_transform(digits.data)
+    pca = PCA(n_components=n_pca, random_state=0)
+    X = pca.fit_transform(digits.data)
     params = dict(
         n_components=n_components,
         covariance_type=covariance_type,
@@ -95,7 +100,34 @@ def demo(n_components=10, n_pca=16, covariance_type="full", repeat=3, out=sys.st
         file=out,
     )
     agreement = {"bic_rel_diff": rel, "ari": same_labels, "speedup": t_sk / t_gm}
+    if picture is not None:
+        _draw_digits(digits.images, X, pca, gm, picture, out)
     return agreement
+
+
+def _draw_digits(images, X, pca, gm, path, out, per_band=22, columns=11):
+    """Real digits, digits drawn from the fitted mixture, digits drawn from a
+    kernel density estimate (bandwidth by leave-one-out likelihood), each
+    mapped back from the PCA space: one PNG grid, two rows of each."""
+    import numpy as np
+
+    from . import KernelDensity
+    from ._pictures import png_bytes, tile
+
+    from_gm, _ = gm.sample(per_band)
+    kde = KernelDensity(bandwidth="cv_ml").fit(X)
+    from_kde = kde.sample(per_band, random_state=0)
+    drawn = pca.inverse_transform(np.vstack([from_gm, from_kde])).reshape(-1, 8, 8)
+    bands = [images[:per_band], drawn[:per_band], drawn[per_band:]]
+    grids = [tile(band / 16.0, columns) for band in bands]  # the digits' pixels run 0..16
+    spacer = np.full((12, grids[0].shape[1]), 255, dtype=np.uint8)
+    with open(path, "wb") as f:
+        f.write(png_bytes(np.vstack([grids[0], spacer, grids[1], spacer, grids[2]])))
+    print(
+        f"\nnew digits: {path} (rows 1-2 real, 3-4 drawn from GaussianMixture.sample, 5-6 from "
+        f"KernelDensity.sample with bandwidth {kde.bandwidth_:.2f} by leave-one-out likelihood)",
+        file=out,
+    )
 
 
 def main(argv=None):
@@ -107,13 +139,17 @@ def main(argv=None):
     p_demo.add_argument(
         "--covariance-type", default="full", choices=["full", "tied", "diag", "spherical"]
     )
+    p_demo.add_argument("--picture", default="gaussmix_digits.png",
+                        help="PNG file for real and generated digits (default: %(default)s)")
+    p_demo.add_argument("--no-picture", action="store_true", help="write no picture")
     sub.add_parser("config", help="print build and threading configuration")
     p_run = sub.add_parser("run", help="run a Python script with scikit-learn and SciPy patched to gaussmix")
     p_run.add_argument("script")
     p_run.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command == "demo":
-        demo(args.components, args.pca, args.covariance_type)
+        demo(args.components, args.pca, args.covariance_type,
+             picture=None if args.no_picture else args.picture)
     elif args.command == "run":
         import runpy
 
