@@ -1,6 +1,16 @@
-"""Command line: ``python -m gaussmix demo``, ``python -m gaussmix config`` and
-``python -m gaussmix run script.py [args]`` (the script runs with scikit-learn
-and SciPy patched to gaussmix's classes)."""
+"""Command line (``gaussmix`` or ``python -m gaussmix``):
+
+    demo      fit the digits side by side with scikit-learn, draw new digits
+    config    the build and threading configuration
+    run       run a Python script with scikit-learn and SciPy patched to gaussmix
+    fit       fit a GaussianMixture to a .npy file of any size (read as a
+              memory map, in blocks) and save it (GaussianMixture.to_file)
+    score     per-row log-density of a .npy file under a saved model, to .npy
+    predict   per-row component label, to .npy
+
+score and predict read and write a block of rows at a time, so neither the
+data nor the results need to fit in memory.
+"""
 
 import argparse
 import sys
@@ -130,6 +140,57 @@ def _draw_digits(images, X, pca, gm, path, out, per_band=22, columns=11):
     )
 
 
+_BLOCK_ROWS = 1 << 16
+
+
+def _data(path):
+    import numpy as np
+
+    X = np.load(path, mmap_mode="r", allow_pickle=False)
+    if X.ndim != 2:
+        raise ValueError(f"{path}: expected a 2-D array (rows x features), got shape {X.shape}")
+    return X
+
+
+def _fit(args, out=None):
+    out = out or sys.stdout
+    from . import GaussianMixture
+
+    X = _data(args.data)
+    gm = GaussianMixture(
+        n_components=args.components, covariance_type=args.covariance_type, tol=args.tol,
+        max_iter=args.max_iter, n_init=args.n_init, init_params=args.init,
+        random_state=args.random_state, n_jobs=args.threads,
+    ).fit(X)
+    gm.to_file(args.out)
+    print(
+        f"{args.data}: {X.shape[0]} rows x {X.shape[1]} features; {args.components} "
+        f"'{args.covariance_type}' components, {gm.n_iter_} iterations, "
+        f"{'converged' if gm.converged_ else 'not converged'}, lower bound {gm.lower_bound_:.6f}; "
+        f"saved to {args.out}",
+        file=out,
+    )
+
+
+def _per_row(args, method, dtype, out=None):
+    out = out or sys.stdout
+    import numpy as np
+
+    from . import GaussianMixture
+
+    gm = GaussianMixture.from_file(args.model)
+    X = _data(args.data)
+    if X.shape[1] != gm.n_features_in_:
+        raise ValueError(f"{args.data} has {X.shape[1]} features; the model was fitted on {gm.n_features_in_}")
+    result = np.lib.format.open_memmap(args.out, mode="w+", dtype=dtype, shape=(X.shape[0],))
+    for r0 in range(0, X.shape[0], _BLOCK_ROWS):  # blocks of rows, each in memory once
+        rows = np.asarray(X[r0:r0 + _BLOCK_ROWS])
+        result[r0:r0 + rows.shape[0]] = getattr(gm, method)(rows)
+    result.flush()
+    del result
+    print(f"{args.out}: {method} of {X.shape[0]} rows", file=out)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="gaussmix", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -146,7 +207,34 @@ def main(argv=None):
     p_run = sub.add_parser("run", help="run a Python script with scikit-learn and SciPy patched to gaussmix")
     p_run.add_argument("script")
     p_run.add_argument("args", nargs=argparse.REMAINDER)
+    p_fit = sub.add_parser("fit", help="fit a GaussianMixture to a .npy file and save it")
+    p_fit.add_argument("data", help=".npy file of rows x features (read as a memory map)")
+    p_fit.add_argument("--out", required=True, help="the model file to write (.npz)")
+    p_fit.add_argument("--components", type=int, default=1)
+    p_fit.add_argument("--covariance-type", default="full", choices=["full", "tied", "diag", "spherical"])
+    p_fit.add_argument("--tol", type=float, default=1e-3)
+    p_fit.add_argument("--max-iter", type=int, default=100)
+    p_fit.add_argument("--n-init", type=int, default=1)
+    p_fit.add_argument("--init", default="kmeans",
+                       choices=["kmeans", "k-means++", "random", "random_from_data", "hierarchical"])
+    p_fit.add_argument("--random-state", type=int, default=None)
+    p_fit.add_argument("--threads", type=int, default=None)
+    for name, text in (("score", "log-density of each row"), ("predict", "component label of each row")):
+        p = sub.add_parser(name, help=f"{text} under a saved model, written to a .npy file")
+        p.add_argument("model", help="a model file written by gaussmix fit (or GaussianMixture.to_file)")
+        p.add_argument("data", help=".npy file of rows x features")
+        p.add_argument("--out", required=True, help="the .npy file to write")
     args = parser.parse_args(argv)
+    if args.command in ("fit", "score", "predict"):
+        try:
+            if args.command == "fit":
+                _fit(args)
+            else:
+                _per_row(args, *{"score": ("score_samples", "float64"), "predict": ("predict", "int64")}[args.command])
+        except (ValueError, OSError) as err:
+            print(f"gaussmix {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "demo":
         demo(args.components, args.pca, args.covariance_type,
              picture=None if args.no_picture else args.picture)

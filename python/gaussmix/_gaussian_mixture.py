@@ -534,6 +534,22 @@ class GaussianMixture(BaseMixture):
         """Return the number of free parameters in the model."""
         return n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
 
+    def to_file(self, path):
+        """Save the fitted model to ``path``: a portable .npz file with no pickle
+        in it, read back by :meth:`from_file` (see ``gaussmix._persist``)."""
+        from . import _persist
+
+        _persist.save(self, path)
+
+    @classmethod
+    def from_file(cls, path):
+        """The fitted model saved by :meth:`to_file`; ValueError naming the
+        problem for a file of another kind or format version, or one whose
+        arrays do not fit its parameters."""
+        from . import _persist
+
+        return _persist.load(path)
+
     def bic(self, X):
         """Bayesian information criterion for the current model on the input X.
 
