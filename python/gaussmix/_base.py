@@ -31,6 +31,7 @@ An estimator supplies only its own steps:
     Its fitted state, to and from the dict the engine speaks.
 """
 
+import contextlib
 import copy
 import functools
 import warnings
@@ -45,7 +46,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _core, _hierarchical, _kmeans, _patch, _sources, _streaming
+from . import _core, _hierarchical, _kmeans, _monitor, _patch, _sources, _streaming
 from ._validation import (
     aligned,
     check_float_array,
@@ -160,7 +161,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     # ---------------------------------------------------------------- fit
 
-    def fit(self, X, y=None, sample_weight=None, *, init_size=None):
+    def fit(self, X, y=None, sample_weight=None, *, init_size=None, callback=None, progress=False):
         """Estimate the model parameters.
 
         The model is fitted ``n_init`` times and the parameters with the
@@ -185,6 +186,13 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             Rows the initialisation runs on: a uniform random sample drawn
             with ``random_state``. None: every row of an in-memory array; for
             data read in blocks, all rows up to 64 MiB of them.
+        callback : callable, default=None
+            Called after every iteration with a dict (``init``, ``n_iter``,
+            ``lower_bound``, ``change``); returning True stops the fit
+            cleanly, leaving the last complete parameters (``converged_``
+            False). See ``gaussmix._monitor``.
+        progress : bool, default=False
+            Show a progress bar over the iterations (needs tqdm).
 
         Returns
         -------
@@ -192,8 +200,22 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             The fitted mixture.
         """
         _patch.note_call(self, "fit")
-        self._fit(X, sample_weight, init_size)
+        with self._watched(callback, progress):
+            self._fit(X, sample_weight, init_size)
         return self
+
+    @contextlib.contextmanager
+    def _watched(self, callback, progress):
+        """The fit's monitor (progress bar, callback) while it runs."""
+        n_runs = 1 if (self.warm_start and hasattr(self, "converged_")) else self.n_init
+        self._monitor = _monitor.Monitor(
+            callback, progress, total=self.max_iter * n_runs, description=type(self).__name__
+        )
+        try:
+            yield self._monitor
+        finally:
+            self._monitor.close()
+            del self._monitor
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Estimate model parameters using X and predict the labels for X.
@@ -219,7 +241,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             return self.predict(X)
         return source.per_sample(self._e_step_fn("labels"), None, np.int64)
 
-    def fit_chunks(self, chunks, *, init_size=None):
+    def fit_chunks(self, chunks, *, init_size=None, callback=None, progress=False):
         """Fit on data that arrives in chunks, with bounded memory.
 
         EM reads the data once per iteration, so ``chunks`` must be readable
@@ -245,6 +267,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             Rows that the initialisation (``init_params``) runs on: a uniform
             random sample of the data, drawn with ``random_state``. None: all
             rows, up to 64 MiB of them.
+        callback, progress :
+            As ``fit`` takes them.
 
         Returns
         -------
@@ -255,7 +279,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         source = _sources.chunk_source(
             chunks, effective_n_threads(self.n_jobs), self._normalise_weights
         )
-        self._fit_source(source, init_size)
+        with self._watched(callback, progress):
+            self._fit_source(source, init_size)
         return self
 
     def _fit(self, X, sample_weight, init_size):
@@ -374,7 +399,11 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         best_lower_bounds = []
         best_n_iter = 0
         converged_best = False
+        monitor = self._current_monitor()
         for init in range(n_init):
+            if monitor.stopped:
+                break
+            monitor.init = init
             self._print_verbose_msg_init_beg(init)
             if do_init:
                 params = initialize(random_state, inits)
@@ -396,7 +425,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 best_lower_bounds = list(result["lower_bounds"])
                 converged_best = result["converged"]
 
-        if not converged_best and self.max_iter > 0:
+        if not converged_best and self.max_iter > 0 and not monitor.stopped:
             warnings.warn(
                 "Best performing initialization did not converge. "
                 "Try different init parameters, or increase max_iter, "
@@ -456,6 +485,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         lower_bounds = []
         converged = False
         n_iter = 0
+        monitor = self._current_monitor()
         for n_iter in range(1, self.max_iter + 1):
             prev = lower_bound
             lower_bound, params = step(params)
@@ -463,6 +493,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             self._print_verbose_msg_iter_end(n_iter, lower_bound - prev)
             if abs(lower_bound - prev) < self.tol:
                 converged = True
+                monitor.step(n_iter, lower_bound, lower_bound - prev)
+                break
+            if monitor.step(n_iter, lower_bound, lower_bound - prev):
                 break
         result = dict(params)
         result.update(lower_bounds=lower_bounds, n_iter=n_iter, converged=converged)
@@ -471,7 +504,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _run_engine(self, X, sw, params, lower_bound, n_threads, check):
         """Iterations on an in-memory array: one engine call, or one per
         iteration when verbose output is printed between them."""
-        if not self.verbose:
+        if not self.verbose and not self._current_monitor().active:
             return self._engine_fit(X, sw, params, lower_bound, self.max_iter, n_threads, check)
 
         def step(p):
@@ -479,6 +512,9 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             return result["lower_bounds"][0], result
 
         return self._iterate(step, params, lower_bound)
+
+    def _current_monitor(self):
+        return getattr(self, "_monitor", _monitor.QUIET)
 
     # ------------------------------ scikit-learn's private steps, by name
 
