@@ -26,6 +26,15 @@ from ._selection import GaussianMixtureIC
 
 __version__ = "0.1.0"
 
+
+def get_include():
+    """The directory of the engine's C++ headers, for compiled code that uses
+    them (``gaussmix/capi.hpp``, declared for Cython in ``gaussmix/capi.pxd``)."""
+    import os
+
+    return os.path.join(os.path.dirname(__file__), "include")
+
+
 __all__ = [
     "BayesianGaussianMixture",
     "GaussianMixture",
@@ -34,6 +43,7 @@ __all__ = [
     "KernelDensity",
     "fit_many",
     "gaussian_kde",
+    "get_include",
     "patch_sklearn",
     "select_bandwidth",
     "show_config",
