@@ -176,6 +176,7 @@ def test_peers_test_files_pass_in_a_patched_process(tmp_path):
     (tmp_path / "patch_first.py").write_text("import gaussmix\ngaussmix.patch_sklearn()\n")
     env = dict(os.environ, PYTHONPATH=str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("GAUSSMIX_NO_PATCH", None)
+    env["SCIPY_ARRAY_API"] = "1"  # their array-API tests too (array-api-strict is a test dependency)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", "-p", "patch_first",
          "-W", "ignore::DeprecationWarning", "--pyargs", "sklearn.mixture.tests.test_gaussian_mixture",

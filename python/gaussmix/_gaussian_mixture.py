@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
-from . import _core, _streaming
+from . import _array_api, _core, _streaming
 from ._base import BaseMixture, as_f64
 from ._validation import (
     check_float_array,
@@ -348,6 +348,7 @@ class GaussianMixture(BaseMixture):
             precisions = _check_precisions(
                 self.precisions_init, self.covariance_type, k, n_features
             )
+        _array_api.check_init_params(self.init_params)
         return weights, means, precisions
 
     def _needs_initial_stats(self, inits):
@@ -534,6 +535,23 @@ class GaussianMixture(BaseMixture):
         """Return the number of free parameters in the model."""
         return n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
 
+    # array-API input (gaussmix._array_api): numpy inside, the caller's namespace outside
+    fit = _array_api.fit_boundary(BaseMixture.fit)
+    fit_predict = _array_api.fit_boundary(BaseMixture.fit_predict)
+    predict = _array_api.output_boundary(BaseMixture.predict)
+    predict_proba = _array_api.output_boundary(BaseMixture.predict_proba)
+    score_samples = _array_api.output_boundary(BaseMixture.score_samples)
+    score = _array_api.output_boundary(BaseMixture.score)
+    sample = _array_api.output_boundary(BaseMixture.sample)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # scikit-learn's own rule, so that tools reading the tags decide alike
+        tags.array_api_support = (
+            self.init_params in ("random", "random_from_data") and not self.warm_start
+        )
+        return tags
+
     def to_file(self, path):
         """Save the fitted model to ``path``: a portable .npz file with no pickle
         in it, read back by :meth:`from_file` (see ``gaussmix._persist``)."""
@@ -550,6 +568,7 @@ class GaussianMixture(BaseMixture):
 
         return _persist.load(path)
 
+    @_array_api.output_boundary
     def bic(self, X):
         """Bayesian information criterion for the current model on the input X.
 
@@ -566,6 +585,7 @@ class GaussianMixture(BaseMixture):
         total, n = self._total_log_likelihood(X)
         return -2 * total + self._n_parameters() * math.log(n)
 
+    @_array_api.output_boundary
     def aic(self, X):
         """Akaike information criterion for the current model on the input X.
 
