@@ -1,6 +1,7 @@
 """Command line (``gaussmix`` or ``python -m gaussmix``):
 
-    demo      fit the digits side by side with scikit-learn, draw new digits
+    demo      fit the digits side by side with scikit-learn, draw new digits;
+              demo select | kde | bayes | big: the other demos (gaussmix._demos)
     config    the build and threading configuration
     run       run a Python script with scikit-learn and SciPy patched to gaussmix
     fit       fit a GaussianMixture to a .npy file of any size (read as a
@@ -200,8 +201,13 @@ def main(argv=None):
     p_demo.add_argument(
         "--covariance-type", default="full", choices=["full", "tied", "diag", "spherical"]
     )
-    p_demo.add_argument("--picture", default="gaussmix_digits.png",
-                        help="PNG file for real and generated digits (default: %(default)s)")
+    p_demo.add_argument("name", nargs="?", default="digits",
+                        choices=["digits", "select", "kde", "bayes", "big"],
+                        help="digits (default): the side-by-side fit and new digits; select: model "
+                             "selection by BIC; kde: bandwidth rules vs likelihood; bayes: a "
+                             "Dirichlet-process mixture; big: an out-of-core fit with a progress bar")
+    p_demo.add_argument("--picture", default=None,
+                        help="the PNG file to write (default: gaussmix_NAME.png)")
     p_demo.add_argument("--no-picture", action="store_true", help="write no picture")
     sub.add_parser("config", help="print build and threading configuration")
     p_run = sub.add_parser("run", help="run a Python script with scikit-learn and SciPy patched to gaussmix")
@@ -236,8 +242,16 @@ def main(argv=None):
             return 2
         return 0
     if args.command == "demo":
-        demo(args.components, args.pca, args.covariance_type,
-             picture=None if args.no_picture else args.picture)
+        picture = None if args.no_picture else (args.picture or f"gaussmix_{args.name}.png")
+        if args.name == "digits":
+            demo(args.components, args.pca, args.covariance_type, picture=picture)
+        else:
+            from . import _demos
+
+            if args.name == "big":
+                _demos.big()
+            else:
+                getattr(_demos, args.name)(picture=picture)
     elif args.command == "run":
         import runpy
 
