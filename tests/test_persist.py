@@ -69,11 +69,12 @@ def test_bad_files_are_named_clearly(tmp_path, X):
         GaussianMixture(2).to_file(path)
 
 
+@pytest.mark.filterwarnings("ignore:progress=True shows a progress bar")
 def test_fit_score_predict_from_the_shell(tmp_path, X, capsys):
     np.save(tmp_path / "X.npy", X)
     model, logp, labels = tmp_path / "m.npz", tmp_path / "logp.npy", tmp_path / "labels.npy"
     assert main(["fit", str(tmp_path / "X.npy"), "--components", "2", "--covariance-type", "diag",
-                 "--random-state", "0", "--out", str(model)]) == 0
+                 "--random-state", "0", "--progress", "--out", str(model)]) == 0
     assert main(["score", str(model), str(tmp_path / "X.npy"), "--out", str(logp)]) == 0
     assert main(["predict", str(model), str(tmp_path / "X.npy"), "--out", str(labels)]) == 0
     ref = GaussianMixture(2, covariance_type="diag", random_state=0).fit(X)

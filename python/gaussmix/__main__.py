@@ -162,7 +162,7 @@ def _fit(args, out=None):
         n_components=args.components, covariance_type=args.covariance_type, tol=args.tol,
         max_iter=args.max_iter, n_init=args.n_init, init_params=args.init,
         random_state=args.random_state, n_jobs=args.threads,
-    ).fit(X)
+    ).fit(X, progress=args.progress)
     gm.to_file(args.out)
     print(
         f"{args.data}: {X.shape[0]} rows x {X.shape[1]} features; {args.components} "
@@ -225,6 +225,7 @@ def main(argv=None):
                        choices=["kmeans", "k-means++", "random", "random_from_data", "hierarchical"])
     p_fit.add_argument("--random-state", type=int, default=None)
     p_fit.add_argument("--threads", type=int, default=None)
+    p_fit.add_argument("--progress", action="store_true", help="a progress bar over the iterations (needs tqdm)")
     for name, text in (("score", "log-density of each row"), ("predict", "component label of each row")):
         p = sub.add_parser(name, help=f"{text} under a saved model, written to a .npy file")
         p.add_argument("model", help="a model file written by gaussmix fit (or GaussianMixture.to_file)")
