@@ -12,7 +12,7 @@ import numpy as np
 from scipy import linalg, special
 from scipy.stats import multivariate_normal
 
-from . import _patch
+from . import _isj, _patch
 from ._kde_core import leave_one_out_log_likelihood, log_kernel_sums, maximize_over_log_scale
 from ._validation import effective_n_threads
 
@@ -20,7 +20,7 @@ __all__ = ["gaussian_kde"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
-_BW_METHOD_MSG = "`bw_method` should be 'scott', 'silverman', 'cv_ml', a scalar or a callable."
+_BW_METHOD_MSG = "`bw_method` should be 'scott', 'silverman', 'cv_ml', 'isj', a scalar or a callable."
 
 # cv_ml searches factors within this ratio of Scott's, both ways
 _CV_RANGE = 1e-8
@@ -603,6 +603,26 @@ class gaussian_kde:
         """
         return np.power(self.neff * (self.d + 2.0) / 4.0, -1.0 / (self.d + 4))
 
+    def isj_factor(self):
+        """The improved Sheather-Jones factor (1-D data): the ISJ bandwidth of
+        Botev, Grotowski & Kroese (2010) over the data's standard deviation
+        (see ``gaussmix._isj``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gaussmix import gaussian_kde
+        >>> kde = gaussian_kde(np.random.default_rng(0).normal(size=500), bw_method="isj")
+        >>> bool(0.1 < kde.factor < 1.0)
+        True
+        """
+        if self.d != 1:
+            raise ValueError(f"bw_method='isj' is defined for 1-D data; the data have {self.d} dimensions.")
+        data_cho = self._data_cho_cov_cached()
+        h = _isj.isj_bandwidth(np.asarray(self.dataset[0], dtype=np.float64),
+                               np.asarray(self.weights, dtype=np.float64))
+        return h / float(data_cho[0, 0])
+
     def cv_ml_factor(self):
         """Compute the maximum-likelihood cross-validated factor.
 
@@ -728,6 +748,10 @@ class gaussian_kde:
                 elif bw_method == "cv_ml":
                     factor = self.cv_ml_factor()
                     self._bw_method = "cv_ml"
+                    self.covariance_factor = _ConstantFactor(factor)
+                elif bw_method == "isj":
+                    factor = self.isj_factor()
+                    self._bw_method = "isj"
                     self.covariance_factor = _ConstantFactor(factor)
                 else:
                     raise ValueError(_BW_METHOD_MSG)

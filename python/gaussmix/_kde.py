@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _patch
+from . import _isj, _patch
 from ._kde_core import (
     KERNELS,
     leave_one_out_log_likelihood,
@@ -81,6 +81,15 @@ def _cv_ml_bandwidth(X, sample_weight, kernel, n_threads):
     return h
 
 
+def _isj_bandwidth(X, sw, kernel):
+    if X.shape[1] != 1:
+        raise ValueError(
+            f"bandwidth 'isj' is defined for 1-D data; X has {X.shape[1]} features "
+            "(use 'cv_ml' or a rule)."
+        )
+    return float(_isj.isj_bandwidth(X[:, 0], sw, kernel))
+
+
 def select_bandwidth(X, method="cv_ml", *, kernel="gaussian", sample_weight=None, n_jobs=None):
     """Bandwidth of an isotropic kernel density estimate, by rule or by likelihood.
 
@@ -88,7 +97,9 @@ def select_bandwidth(X, method="cv_ml", *, kernel="gaussian", sample_weight=None
     ----------
     X : array-like of shape (n_samples, n_features)
         The data.
-    method : {'cv_ml', 'scott', 'silverman'}, default='cv_ml'
+    method : {'cv_ml', 'isj', 'scott', 'silverman'}, default='cv_ml'
+        'isj' (1-D data only) is the improved Sheather-Jones bandwidth of
+        Botev, Grotowski & Kroese (2010), see ``gaussmix._isj``.
         'cv_ml' maximises the leave-one-out log-likelihood
         ``sum_i w_i log(sum_{j != i} w_j K_h(x_i - x_j) / sum_{j != i} w_j)``
         over h by a search in log h started from Scott's rule scaled by the
@@ -124,8 +135,10 @@ def select_bandwidth(X, method="cv_ml", *, kernel="gaussian", sample_weight=None
     if method in _RULES:
         n = X.shape[0]
         return float(_rule_bandwidth(method, n, X.shape[1]))
+    if method == "isj":
+        return _isj_bandwidth(X, sw, kernel)
     if method != "cv_ml":
-        raise ValueError(f"method must be 'cv_ml', 'scott' or 'silverman', got {method!r}.")
+        raise ValueError(f"method must be 'cv_ml', 'isj', 'scott' or 'silverman', got {method!r}.")
     if X.shape[0] < 2:
         raise ValueError("method='cv_ml' needs at least 2 samples.")
     return float(_cv_ml_bandwidth(X, sw, kernel, effective_n_threads(n_jobs)))
@@ -148,10 +161,11 @@ class KernelDensity(BaseEstimator):
 
     Parameters
     ----------
-    bandwidth : float or {'scott', 'silverman', 'cv_ml'}, default=1.0
+    bandwidth : float or {'scott', 'silverman', 'cv_ml', 'isj'}, default=1.0
         The bandwidth h. 'scott' and 'silverman' are scikit-learn's rules,
         which ignore the data's scale (``n**(-1/(d+4))`` and
-        ``(n(d+2)/4)**(-1/(d+4))``); 'cv_ml' is chosen by likelihood.
+        ``(n(d+2)/4)**(-1/(d+4))``); 'cv_ml' is chosen by likelihood; 'isj'
+        (1-D data) is the improved Sheather-Jones bandwidth.
     algorithm : {'kd_tree', 'ball_tree', 'auto'}, default='auto'
         Tree used by the delegated (non-Euclidean) path.
     kernel : {'gaussian', 'tophat', 'epanechnikov', 'exponential', 'linear', \
@@ -184,7 +198,7 @@ class KernelDensity(BaseEstimator):
     _parameter_constraints: dict = {
         "bandwidth": [
             Interval(Real, 0, None, closed="neither"),
-            StrOptions({"scott", "silverman", "cv_ml"}),
+            StrOptions({"scott", "silverman", "cv_ml", "isj"}),
         ],
         "algorithm": [StrOptions(set(_TREES) | {"auto"})],
         "kernel": [StrOptions(set(KERNELS))],
@@ -264,6 +278,8 @@ class KernelDensity(BaseEstimator):
             if not self._native:
                 raise ValueError("bandwidth='cv_ml' needs the Euclidean metric.")
             self.bandwidth_ = _cv_ml_bandwidth(X, sw, self.kernel, effective_n_threads(self.n_jobs))
+        elif self.bandwidth == "isj":
+            self.bandwidth_ = _isj_bandwidth(X, sw, self.kernel)
         else:
             self.bandwidth_ = self.bandwidth
         if not (math.isfinite(1.0 / self.bandwidth_) and math.isfinite(d * math.log(self.bandwidth_))):
