@@ -3,7 +3,7 @@ found and, when matplotlib is installed (``pip install gaussmix[plot]``),
 draws it to a PNG file; without matplotlib it says how to get the picture.
 
     select   BIC of every (components, covariance type) on a known mixture
-    kde      a 1-D density: the bandwidth rules against leave-one-out likelihood
+    kde      a 1-D density: the bandwidth rules against leave-one-out likelihood and ISJ
     bayes    a Dirichlet-process mixture switching unneeded components off
     big      an out-of-core fit of a memory-mapped file, with a progress bar
 """
@@ -70,7 +70,8 @@ def select(n=3000, picture="gaussmix_select.png", out=None):
 
 def kde(n=2000, picture="gaussmix_kde.png", out=None):
     """A bimodal 1-D density: Scott's and Silverman's rules against the
-    bandwidth of largest leave-one-out likelihood."""
+    bandwidth of largest leave-one-out likelihood and the improved
+    Sheather-Jones bandwidth."""
     from . import KernelDensity
 
     out = out or sys.stdout
@@ -79,7 +80,7 @@ def kde(n=2000, picture="gaussmix_kde.png", out=None):
     grid = np.linspace(-4.0, 5.0, 400)[:, None]
     true = 0.5 * np.exp(-0.5 * ((grid[:, 0] + 2.0) / 0.3) ** 2) / (0.3 * np.sqrt(2 * np.pi)) + 0.5 * np.exp(
         -0.5 * (grid[:, 0] - 1.5) ** 2) / np.sqrt(2 * np.pi)
-    fits = {rule: KernelDensity(bandwidth=rule).fit(x) for rule in ("scott", "silverman", "cv_ml")}
+    fits = {rule: KernelDensity(bandwidth=rule).fit(x) for rule in ("scott", "silverman", "cv_ml", "isj")}
     dx = grid[1, 0] - grid[0, 0]
     errors = {}
     for rule, est in fits.items():
