@@ -1233,6 +1233,44 @@ def print_summary(out, rows, kde_rows, bounds):
     print(file=out)
 
 
+def plot_mixture_results(rows, bounds, path):
+    """The time per EM iteration of every library that checked out, per
+    workload, on a log scale, with the hardware bound marked: a PNG at path
+    (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = []
+    for _, outcomes in rows:
+        for name, o in outcomes.items():
+            if o.seconds is not None and o.status in ("ok", "reference") and name not in names:
+                names.append(name)
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.45 * len(rows) * max(len(names), 1) / 2))
+    height = 0.8 / max(len(names), 1)
+    labels = []
+    for i, (w, outcomes) in enumerate(rows):
+        labels.append(w.name)
+        for j, name in enumerate(names):
+            o = outcomes.get(name)
+            if o is not None and o.seconds is not None and o.status in ("ok", "reference"):
+                ax.barh(i + (j - (len(names) - 1) / 2) * height, o.seconds, height=height,
+                        color=f"C{j}", label=name if i == 0 or name not in ax.get_legend_handles_labels()[1] else None)
+        bound = bounds.get(w.name)
+        if bound:
+            ax.plot([bound, bound], [i - 0.45, i + 0.45], color="black", linewidth=1.5,
+                    label="hardware bound" if i == 0 else None)
+    ax.set_yticks(range(len(rows)), labels)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per EM iteration (log scale; shorter is faster)")
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Time gaussmix and every installed peer per EM iteration (same data and start) "
@@ -1248,6 +1286,8 @@ def main(argv=None):
         help="threads for every library (gaussmix n_jobs, BLAS/OpenMP via threadpoolctl, oneDAL, torch)",
     )
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats (default 3, --quick 2)")
+    parser.add_argument("--plot", default=None, metavar="PNG",
+                        help="also draw the mixture table's times to this PNG file (needs matplotlib)")
     args = parser.parse_args(argv)
 
     try:
@@ -1316,6 +1356,9 @@ def main(argv=None):
 
     if rows:
         print_mixture_results(out, rows, libraries, repeats, args.quick, bounds)
+        if args.plot:
+            plot_mixture_results(rows, bounds, args.plot)
+            log(f"figure: {args.plot}\n")
     if bayes_rows:
         print_bayes_results(out, bayes_rows, repeats, args.quick)
     if kde_rows:

@@ -57,3 +57,22 @@ def test_live_pairs_of_separated_and_overlapping_blobs(separation, all_live):
         # Blobs 8 standard deviations apart: most responsibilities are exactly zero.
         assert 2000 <= live < 2000 * 2
     assert np.isfinite(live)
+
+
+def test_compare_plot_draws_every_checked_library(tmp_path):
+    pytest.importorskip("matplotlib")
+    from types import SimpleNamespace
+
+    from .compare import Outcome, plot_mixture_results
+
+    rows = [
+        (SimpleNamespace(name="G1"), {"gaussmix": Outcome(0.01), "scikit-learn": Outcome(1.5, "reference"),
+                                      "oneDAL": Outcome(0.04)}),
+        (SimpleNamespace(name="G2"), {"gaussmix": Outcome(0.03), "scikit-learn": Outcome(None, "fails")}),
+    ]
+    path = tmp_path / "bench.png"
+    plot_mixture_results(rows, {"G1": 0.002, "G2": 0.01}, path)
+    import matplotlib.pyplot as plt
+
+    image = plt.imread(path)
+    assert image.shape[0] > 100 and float(image[..., :3].std()) > 0.05
