@@ -40,6 +40,7 @@ py::list fit_grid_py(const carray<T>& X, const opt_doubles& sample_weight, const
     if (k_index.ndim() != 1 || k_index.shape(0) != static_cast<py::ssize_t>(covariance_types.size()))
         throw std::invalid_argument("k_index and covariance_types must give one entry per candidate");
     if (n_init < 1) throw std::invalid_argument("n_init must be >= 1");
+    if (n_init > (std::int64_t(1) << 20) / n_k) throw std::invalid_argument("n_init x len(ks) is too large");
     if (max_iter < 0) throw std::invalid_argument("max_iter must be >= 0");
     if (init < 0 || init > static_cast<int>(BatchInit::partition) || init == static_cast<int>(BatchInit::given))
         throw std::invalid_argument("unknown init");

@@ -591,3 +591,13 @@ def test_model_selection_on_a_dask_array_equals_in_memory(client, data):
         np.testing.assert_allclose(got.results_[key], ref.results_[key], rtol=1e-9)
     assert got.best_params_ == ref.best_params_
     assert_same_fit(got.best_estimator_, ref.best_estimator_)
+
+
+def test_model_selection_on_a_dask_array_records_candidates_that_fail(client):
+    X = np.repeat(np.random.default_rng(0).normal(size=(3, 2)), 20, axis=0)  # three distinct points
+    Xd = da.from_array(X, chunks=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = GaussianMixtureIC([1, 5], covariance_type="full", reg_covar=0.0, random_state=0).fit(Xd)
+    assert list(sel.results_["status"]) == ["fitted", "ill-defined covariance"]
+    assert sel.best_params_["n_components"] == 1 and np.isinf(sel.results_["bic"][1])

@@ -91,6 +91,19 @@ def test_ward_weights_count_as_repeated_rows():
     assert _same_partition(np.repeat(labels, w.astype(int)), repeated)
 
 
+def test_trees_survive_overflowing_distances_and_lattices_of_ties():
+    # distances overflow to inf for values near 1e200: still K clusters, no crash
+    huge = np.random.default_rng(3).normal(size=(40, 2)) * 1e200
+    for call in (_core.ward_partitions, _core.hierarchical_partitions):
+        labels = call(huge, None, np.array([1, 3, 40]))
+        assert [len(np.unique(row)) for row in labels] == [1, 3, 40]
+    # an integer lattice: every distance tied many times over
+    lattice = np.array([[i, j] for i in range(12) for j in range(12)], dtype=np.float64)
+    for call in (_core.ward_partitions, _core.hierarchical_partitions):
+        labels = call(lattice, None, np.array([2, 7, 60]))
+        assert [len(np.unique(row)) for row in labels] == [2, 7, 60]
+
+
 def test_ward_partitions_reject_bad_input():
     Z = np.zeros((5, 2))
     with pytest.raises(ValueError, match="number of clusters"):

@@ -6,7 +6,7 @@ hierarchical clustering"; Scrucca et al. 2016). Each step merges the two
 clusters whose union lowers the classification likelihood least: first
 under the equal-volume spherical model (Ward's criterion) down to 50
 clusters, then under the unconstrained model, whose clusters may have any
-shape (``_core.hierarchical_partitions``). As mclust does by default
+shape, on the 16 leading principal axes (``_core.hierarchical_partitions``). As mclust does by default
 (``hcUse = "SVD"``), the tree is built on the data sphered by their
 principal axes, so that a shared elongation of the clusters does not
 mislead it as it misleads k-means.
@@ -35,8 +35,9 @@ def tree_rows(sample_weight, n_samples, random_state):
 
 
 def _sphered(X):
-    """X centred and scaled to unit variance along its principal axes (its
-    rank's worth of them; one zero column for identical rows)."""
+    """X centred and scaled to a common spread along each of its principal
+    axes, the leading axis first (its rank's worth of them; one zero column
+    for identical rows)."""
     Xc = X - X.mean(axis=0)
     _, s, vt = np.linalg.svd(Xc, full_matrices=False)
     keep = s > s[0] * 1e-10 if s.size and s[0] > 0 else np.zeros(s.shape, dtype=bool)

@@ -237,7 +237,11 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
                 except ValueError as err:
                     if "ill-defined empirical covariance" not in str(err):
                         raise
-                    results.append({"status": 4, "component": -1})
+                    results.append({
+                        "status": 4, "component": -1, "log_likelihood": np.nan, "map_log_resp": np.nan,
+                        "n_iter": 0, "converged": False, "lower_bound": np.nan,
+                        "lower_bounds": np.empty(0), "fewer_clusters": False,
+                    })
                     continue
             w = 1.0 if sample_weight is None else sample_weight
             ll = (w * gm.score_samples(X)).sum()

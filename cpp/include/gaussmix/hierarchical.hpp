@@ -84,8 +84,12 @@ MergeTree ward_tree(const DataView<T>& Z) {
     mc.reserve(n - 1);
     std::vector<index_t> chain;
     chain.reserve(n);
+    std::vector<char> in_chain(n, 0);
     while (static_cast<index_t>(active.size()) > 1) {
-        if (chain.empty()) chain.push_back(active.front());
+        if (chain.empty()) {
+            chain.push_back(active.front());
+            in_chain[active.front()] = 1;
+        }
         const index_t a = chain.back();
         const index_t prev = chain.size() >= 2 ? chain[chain.size() - 2] : index_t(-1);
         index_t best = prev;
@@ -93,23 +97,36 @@ MergeTree ward_tree(const DataView<T>& Z) {
         for (const index_t j : active) {  // ascending: the lower row wins ties
             if (j == a || j == prev) continue;
             const double dj = dist(a, j);
-            if (dj < best_d) {
+            if (best < 0 || dj < best_d) {  // the first candidate even if every distance overflows
                 best_d = dj;
                 best = j;
             }
         }
         if (best != prev) {
-            chain.push_back(best);
+            if (in_chain[best]) {
+                // rounding of recomputed centroids can lead back into the chain:
+                // go on from that cluster, dropping the links after it
+                while (chain.back() != best) {
+                    in_chain[chain.back()] = 0;
+                    chain.pop_back();
+                }
+            } else {
+                chain.push_back(best);
+                in_chain[best] = 1;
+            }
             continue;
         }
         // a and prev are each other's nearest: merge them into the lower row
         chain.resize(chain.size() - 2);
+        in_chain[a] = in_chain[prev] = 0;
         const index_t lo = std::min(a, prev), hi = std::max(a, prev);
         const double w = wt[lo] + wt[hi];
         for (index_t l = 0; l < D; ++l)
             cent[lo * D + l] = (wt[lo] * cent[lo * D + l] + wt[hi] * cent[hi * D + l]) / w;
         wt[lo] = w;
-        active.erase(std::lower_bound(active.begin(), active.end(), hi));
+        const auto gone = std::lower_bound(active.begin(), active.end(), hi);
+        if (gone == active.end() || *gone != hi) throw std::logic_error("ward_tree: merged a cluster twice");
+        active.erase(gone);
         ma.push_back(lo);
         mb.push_back(hi);
         mc.push_back(best_d);
@@ -161,6 +178,9 @@ inline void cut_tree(const MergeTree& tree, index_t K, std::int64_t* labels) {
 
 // Ward's parts that the unconstrained merges start from.
 constexpr index_t kWardParts = 50;
+// Leading columns the unconstrained merges look at (their cost grows as D^3
+// per pair): with sphered data, the leading principal axes.
+constexpr index_t kMergeColumns = 16;
 
 namespace detail {
 
@@ -280,7 +300,8 @@ MergeTree vvv_merges(const DataView<T>& Z, const std::int64_t* labels, index_t m
 // mclust-style starting partitions of Z's rows for each K in ks (out: n_k x
 // n labels, numbered by each part's lowest row): Ward's tree cut at
 // min(n, kWardParts) parts, then the unconstrained merges of those parts
-// down to K (K above kWardParts: Ward's cut alone).
+// (on Z's first kMergeColumns columns) down to K (K above kWardParts: Ward's
+// cut alone).
 template <class T>
 void hierarchical_partitions(const DataView<T>& Z, const std::int64_t* ks, index_t n_k, std::int64_t* out) {
     const index_t n = Z.n;
@@ -288,7 +309,9 @@ void hierarchical_partitions(const DataView<T>& Z, const std::int64_t* ks, index
     const index_t m = std::min(n, kWardParts);
     std::vector<std::int64_t> parts(n), part_label(m), row(n);
     cut_tree(ward, m, parts.data());
-    const MergeTree vvv = vvv_merges<T>(Z, parts.data(), m);
+    DataView<T> leading = Z;
+    leading.d = std::min(Z.d, kMergeColumns);
+    const MergeTree vvv = vvv_merges<T>(leading, parts.data(), m);
     for (index_t q = 0; q < n_k; ++q) {
         std::int64_t* lab = out + q * n;
         if (ks[q] > m) {
