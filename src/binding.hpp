@@ -120,6 +120,5 @@ void register_stats(py::module_& m);
 void register_variational(py::module_& m);
 void register_kde(py::module_& m);
 void register_batch(py::module_& m);
-void register_select(py::module_& m);
 
 }  // namespace gaussmix::binding

@@ -143,5 +143,4 @@ PYBIND11_MODULE(_core, m) {
     gaussmix::binding::register_variational(m);
     gaussmix::binding::register_kde(m);
     gaussmix::binding::register_batch(m);
-    gaussmix::binding::register_select(m);
 }
