@@ -552,6 +552,21 @@ class GaussianMixture(BaseMixture):
         )
         return tags
 
+    def _set_fit(self, params, *, converged, n_iter, lower_bound, lower_bounds, n_features,
+                 dtype=None, feature_names=None):
+        """Make this estimator the fitted model of ``params`` (weights, means,
+        covariances, precisions_cholesky), for fits made elsewhere: a group of
+        fit_many, a candidate of GaussianMixtureIC, a model file."""
+        self._set_parameters(params, dtype)
+        self.converged_ = bool(converged)
+        self.n_iter_ = int(n_iter)
+        self.lower_bound_ = float(lower_bound)
+        self.lower_bounds_ = [float(v) for v in lower_bounds]
+        self.n_features_in_ = int(n_features)
+        if feature_names is not None:
+            self.feature_names_in_ = feature_names
+        return self
+
     def to_file(self, path):
         """Save the fitted model to ``path``: a portable .npz file with no pickle
         in it, read back by :meth:`from_file` (see ``gaussmix._persist``)."""

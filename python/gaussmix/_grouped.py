@@ -392,16 +392,14 @@ class GroupedGaussianMixture(BaseEstimator):
             random_state=self.random_state,
             n_jobs=self.n_jobs,
         )
-        for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
-            setattr(gm, name, getattr(self, name)[g].copy())
-        gm.converged_ = bool(self.converged_[g])
-        gm.n_iter_ = int(self.n_iter_[g])
-        gm.lower_bound_ = float(self.lower_bound_[g])
         values, ends = self._lower_bounds
         start = ends[g - 1] if g else 0
-        gm.lower_bounds_ = [float(v) for v in values[start : ends[g]]]
-        gm.n_features_in_ = self.n_features_in_
-        return gm
+        params = {name: getattr(self, name + "_")[g].copy()
+                  for name in ("weights", "means", "covariances", "precisions_cholesky")}
+        return gm._set_fit(
+            params, converged=self.converged_[g], n_iter=self.n_iter_[g], lower_bound=self.lower_bound_[g],
+            lower_bounds=values[start : ends[g]], n_features=self.n_features_in_,
+        )
 
     def _position(self, group):
         pos = np.searchsorted(self.groups_, group)

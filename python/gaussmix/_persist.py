@@ -58,7 +58,7 @@ def save(estimator, path):
 def load(path):
     """The GaussianMixture saved in ``path``; ValueError if the file is not
     one, is of another format version, or its arrays do not fit its parameters."""
-    from ._gaussian_mixture import GaussianMixture, _precision_shape, _precisions_from_cholesky
+    from ._gaussian_mixture import GaussianMixture, _precision_shape
 
     try:
         archive = np.load(os.fspath(path), allow_pickle=False)
@@ -99,14 +99,11 @@ def load(path):
             )
         if contents[name].dtype not in (np.float64, np.float32):
             raise ValueError(f"{path}: {name} has dtype {contents[name].dtype}, not float64 or float32")
-    for name in _ARRAYS:
-        setattr(gm, name, contents[name])
-    gm.lower_bounds_ = [float(v) for v in gm.lower_bounds_]
-    gm.precisions_ = _precisions_from_cholesky(gm.precisions_cholesky_, gm.covariance_type)
-    gm.converged_ = bool(meta["converged_"])
-    gm.n_iter_ = int(meta["n_iter_"])
-    gm.lower_bound_ = float(meta["lower_bound_"])
-    gm.n_features_in_ = int(d)
+    names = None
     if "feature_names_in_" in meta:
-        gm.feature_names_in_ = np.array(meta["feature_names_in_"], dtype=object)
-    return gm
+        names = np.array(meta["feature_names_in_"], dtype=object)
+    params = {name[:-1]: contents[name] for name in shapes}
+    return gm._set_fit(
+        params, converged=meta["converged_"], n_iter=meta["n_iter_"], lower_bound=meta["lower_bound_"],
+        lower_bounds=contents["lower_bounds_"], n_features=d, feature_names=names,
+    )

@@ -41,7 +41,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _core, _hierarchical
-from ._gaussian_mixture import GaussianMixture, _precisions_from_cholesky, n_parameters
+from ._gaussian_mixture import GaussianMixture, n_parameters
 from ._grouped import _INIT_CODES, _STATUS_TEXT, _draws
 from ._sources import FLOAT_DTYPES
 from ._validation import (
@@ -374,20 +374,12 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
     def _estimator(self, result, seed, dtype):
         params = {name: getattr(self, name) for name in _SHARED}
         params.update(self.best_params_, random_state=seed)
-        gm = GaussianMixture(**params)
-        gm.weights_ = result["weights"].astype(dtype)
-        gm.means_ = result["means"].astype(dtype)
-        gm.covariances_ = result["covariances"].astype(dtype)
-        gm.precisions_cholesky_ = result["precisions_cholesky"].astype(dtype)
-        gm.precisions_ = _precisions_from_cholesky(gm.precisions_cholesky_, gm.covariance_type)
-        gm.converged_ = bool(result["converged"])
-        gm.n_iter_ = int(result["n_iter"])
-        gm.lower_bound_ = float(result["lower_bound"])
-        gm.lower_bounds_ = [float(v) for v in result["lower_bounds"]]
-        gm.n_features_in_ = self.n_features_in_
-        if hasattr(self, "feature_names_in_"):
-            gm.feature_names_in_ = self.feature_names_in_
-        return gm
+        return GaussianMixture(**params)._set_fit(
+            result, converged=result["converged"], n_iter=result["n_iter"],
+            lower_bound=result["lower_bound"], lower_bounds=result["lower_bounds"],
+            n_features=self.n_features_in_, dtype=dtype,
+            feature_names=getattr(self, "feature_names_in_", None),
+        )
 
     # --------------------------------------------- the best model's outputs
 
