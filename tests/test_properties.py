@@ -24,6 +24,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import KernelDensity as SkKernelDensity
 
 import gaussmix
+from gaussmix import _core
+from gaussmix._kde_core import log_kernel_norm
 from gaussmix import BayesianGaussianMixture, GaussianMixture, KernelDensity, gaussian_kde, select_bandwidth
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -894,6 +896,49 @@ def test_select_bandwidth(data, method, kernel):
         return
     assert numeric is not None and numeric.ndim == 2 and np.all(np.isfinite(numeric)), f"accepted {desc}"
     assert isinstance(h, float) and math.isfinite(h) and h > 0, f"bandwidth {h!r} for {desc}"
+
+
+@given(
+    data=awkward(kinds=["normal", "blobs", "duplicates", "offset", "denormal"], rows=(1, 40), cols=(1, 3)),
+    query=awkward(kinds=["normal", "blobs", "duplicates", "offset", "denormal"], containers=["ndarray"],
+                  rows=(0, 8), cols=(1, 3)),
+    kernel=st.sampled_from(KERNELS),
+    bandwidth=st.one_of(st.floats(1e-3, 1e3), st.sampled_from([1e-30, 1e30])),
+    tolerance=st.sampled_from([(0.0, 1e-3), (0.0, 1e-9), (1e-5, 0.0), (1e-3, 0.1)]),
+    leaf_size=st.integers(1, 5),
+)
+@_settings(300)
+def test_kde_tree_within_bound_on_awkward_data(data, query, kernel, bandwidth, tolerance, leaf_size):
+    """The engine's tree (small leaves, so nodes are bounded and pruned) keeps
+    every value within atol + rtol * exact of the exact sum."""
+    from gaussmix._kde_core import index_log_sums
+
+    CASES["test_kde_tree_within_bound_on_awkward_data"] += 1
+    _, X, _ = data
+    _, Q, _ = query
+    if X is None or Q is None or X.ndim != 2 or Q.ndim != 2 or Q.shape[1] != X.shape[1]:
+        return
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Q))):
+        return
+    atol, rtol = tolerance
+    d = X.shape[1]
+    index = _core.KdeIndex(np.ascontiguousarray(X, dtype=np.float64), None, np.eye(d), leaf_size, 2)
+    Q = np.ascontiguousarray(Q, dtype=np.float64)
+    log_norm = -math.log(X.shape[0]) - d * math.log(bandwidth) + log_kernel_norm(kernel, d)
+    exact = index_log_sums(index, Q, kernel, 2, scale=1 / bandwidth, method="exact")
+    approx = index_log_sums(index, Q, kernel, 2, scale=1 / bandwidth, log_norm=log_norm, atol=atol, rtol=rtol,
+                            method="tree")
+    a, e = approx + log_norm, exact + log_norm
+    assert not np.any(np.isnan(a))
+    with np.errstate(invalid="ignore", over="ignore"):
+        zero = np.isneginf(a) & np.isneginf(e)
+        slack = 1e-12 + 4e-16 * np.abs(e)
+        if atol == 0:
+            ok = zero | ((a - e <= math.log1p(rtol) + slack) & (a - e >= math.log1p(-rtol) - slack))
+        else:
+            fa, fe = np.exp(a), np.exp(e)
+            ok = zero | (np.abs(fa - fe) <= atol + rtol * fe + 1e-12 * fe)
+    assert ok.all(), (X, Q, approx, exact)
 
 
 # ----------------------------------------------------------- gaussian_kde

@@ -155,3 +155,29 @@ def stats_from_resp(
     covariance_type: str,
     n_threads: int = 1,
 ) -> SuffStats: ...
+
+class KdeIndex:
+    def __init__(
+        self,
+        train: _FArray,
+        train_weight: _Weights,
+        whiten: npt.NDArray[np.float64],
+        leaf_size: int = 40,
+        n_threads: int = 1,
+    ) -> None: ...
+    def log_sum(
+        self,
+        queries: _FArray,
+        kernel: str,
+        scale: float,
+        log_atol: float,
+        rtol: float,
+        exclude_self: bool,
+        method: int,
+        out: _FArray,
+        n_threads: int = 1,
+    ) -> dict[str, int]: ...
+    @property
+    def train(self) -> _FArray: ...
+    @property
+    def whiten(self) -> npt.NDArray[np.float64]: ...

@@ -13,8 +13,15 @@ from scipy import linalg, special
 from scipy.stats import multivariate_normal
 
 from . import _isj, _patch
-from ._kde_core import leave_one_out_log_likelihood, log_kernel_sums, maximize_over_log_scale
-from ._validation import effective_n_threads
+from ._kde_core import (
+    build_index,
+    check_tolerance,
+    index_log_sums,
+    leave_one_out_log_likelihood,
+    log_kernel_sums,
+    maximize_over_log_scale,
+)
+from ._validation import aligned, effective_n_threads
 
 __all__ = ["gaussian_kde"]
 
@@ -110,7 +117,8 @@ def _positive_part(dataset, weights):
 
 
 def _log_gaussian_sums(train, train_weight, queries, cho):
-    """log sum_i w_i N(q_j - x_i; 0, L L^T) for each column q_j of ``queries``.
+    """log sum_i w_i N(q_j - x_i; 0, L L^T) for each column q_j of ``queries``,
+    exact, for a one-off covariance (the integrals).
 
     ``train`` (d, n) and ``queries`` (d, m) are float64; ``cho`` is the lower
     Cholesky factor L. The engine centres both point sets before whitening
@@ -150,6 +158,13 @@ class gaussian_kde:
     weights : array_like, optional
         Weights of datapoints, one per point: finite, non-negative, with a
         positive sum. If None (default), the samples are equally weighted.
+    atol, rtol : float, keyword-only, default 0
+        Tolerances of the evaluations (beyond SciPy, which has none). With
+        both 0 every density is the exact sum, as in SciPy. Otherwise each
+        value may be approximate, within a bound certified per point by the
+        engine's k-d tree: ``|pdf - exact pdf| <= atol + rtol * exact pdf``
+        (with ``atol = 0``, ``logpdf`` is within ``-log(1 - rtol)`` of the
+        exact log-density). The engine sums exactly where that is cheaper.
 
     Attributes
     ----------
@@ -198,8 +213,10 @@ class gaussian_kde:
     True
     """
 
-    def __init__(self, dataset, bw_method=None, weights=None):
+    def __init__(self, dataset, bw_method=None, weights=None, *, atol=0.0, rtol=0.0):
         _patch.note_call(self, "__init__")
+        self.atol = check_tolerance(atol, "atol")
+        self.rtol = check_tolerance(rtol, "rtol")
         data = np.atleast_2d(np.asarray(dataset))
         if not data.size > 1:
             raise ValueError("`dataset` input should have multiple elements.")
@@ -265,12 +282,38 @@ class gaussian_kde:
             raise ValueError("`points` must not contain infs or NaNs.")
         return points
 
+    def _index_for(self, cho):
+        """The engine's index of the dataset whitened by ``cho``: built once
+        per dataset, weights and bandwidth (the arrays are held, not copied,
+        and compared by identity; a dataset changed in place is not seen)."""
+        dataset, weights = self.dataset, self.weights
+        key = self.__dict__.get("_index")
+        if key is not None and key[0] is dataset and key[1] is weights and key[2] == cho.tobytes():
+            return key[3]
+        x = aligned(np.asarray(dataset, dtype=np.float64).T, np.float64)
+        # zero weights are left out of the engine's sums and running maximum
+        index = build_index(x, np.asarray(weights, dtype=np.float64), _whitening(cho), effective_n_threads(None))
+        self.__dict__["_index"] = (dataset, weights, cho.tobytes(), index)
+        return index
+
     def _logpdf(self, points):
+        """log density at the columns of ``points``: exact, or within the
+        tolerances (``atol`` + ``rtol`` * density) when they are set."""
         if points.shape[1] == 0:
             return np.empty(0)
-        dataset = np.asarray(self.dataset, dtype=np.float64)
         cho = np.asarray(self.cho_cov, dtype=np.float64)
-        return _log_gaussian_sums(dataset, self.weights, points, cho)
+        log_det = np.sum(np.log(np.diag(cho)))
+        log_norm = -0.5 * self.d * _LOG_2PI - float(log_det)
+        sums = index_log_sums(
+            self._index_for(cho),
+            aligned(points.T, np.float64),
+            "gaussian",
+            effective_n_threads(None),
+            log_norm=log_norm,
+            atol=getattr(self, "atol", 0.0),
+            rtol=getattr(self, "rtol", 0.0),
+        )
+        return sums - 0.5 * self.d * _LOG_2PI - log_det
 
     def evaluate(self, points):
         """Evaluate the estimated pdf on a set of points.
@@ -657,10 +700,10 @@ class gaussian_kde:
         )
         if dataset.shape[1] < 2:
             raise ValueError("bw_method='cv_ml' needs at least two points with positive weight.")
-        x = np.ascontiguousarray((dataset - np.mean(dataset, axis=1, keepdims=True)).T)
+        x = aligned((dataset - np.mean(dataset, axis=1, keepdims=True)).T, np.float64)
         w = np.ascontiguousarray(weights)
-        u_data = _whitening(data_cho)
         n_threads = effective_n_threads(None)
+        index = build_index(x, w, _whitening(data_cho), n_threads)
         h0 = float(self.scotts_factor())
         h_min, h_max = h0 * _CV_RANGE, h0 / _CV_RANGE
         outside = []
@@ -669,7 +712,7 @@ class gaussian_kde:
             if not h_min <= h <= h_max:
                 outside.append(h)
                 return -np.inf
-            return leave_one_out_log_likelihood(x, w, u_data / h, "gaussian", n_threads)
+            return leave_one_out_log_likelihood(x, w, index, 1.0 / h, "gaussian", n_threads)
 
         h, value, at_edge = maximize_over_log_scale(objective, h0)
         if outside or at_edge or not np.isfinite(value):
@@ -872,7 +915,11 @@ class gaussian_kde:
                 f"for a distribution in {n} dimensions."
             )
         return gaussian_kde(
-            self.dataset[dims], bw_method=self.covariance_factor(), weights=self.weights
+            self.dataset[dims],
+            bw_method=self.covariance_factor(),
+            weights=self.weights,
+            atol=getattr(self, "atol", 0.0),
+            rtol=getattr(self, "rtol", 0.0),
         )
 
     @property

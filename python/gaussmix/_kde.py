@@ -1,4 +1,5 @@
-"""KernelDensity: exact kernel density estimation with scikit-learn's interface."""
+"""KernelDensity: kernel density estimation with scikit-learn's interface,
+exact or within a certified tolerance."""
 
 import math
 from numbers import Integral, Real
@@ -14,9 +15,10 @@ from sklearn.utils.validation import check_is_fitted
 from . import _isj, _patch
 from ._kde_core import (
     KERNELS,
+    build_index,
+    index_log_sums,
     leave_one_out_log_likelihood,
     log_kernel_norm,
-    log_kernel_sums,
     maximize_over_log_grid,
     maximize_over_log_scale,
 )
@@ -62,10 +64,10 @@ def _cv_ml_bandwidth(X, sample_weight, kernel, n_threads):
             f"(got a mean feature variance of {spread**2!r})."
         )
     h0 = spread * n ** (-1 / (d + 4))
-    eye = np.eye(d)
+    index = build_index(X, sample_weight, np.eye(d), n_threads)
 
     def objective(h):
-        return leave_one_out_log_likelihood(X, sample_weight, eye / h, kernel, n_threads)
+        return leave_one_out_log_likelihood(X, sample_weight, index, 1.0 / h, kernel, n_threads)
 
     if kernel in ("gaussian", "exponential"):  # smooth in h: Brent
         h, value, at_edge = maximize_over_log_scale(objective, h0)
@@ -145,14 +147,24 @@ def select_bandwidth(X, method="cv_ml", *, kernel="gaussian", sample_weight=None
 
 
 class KernelDensity(BaseEstimator):
-    """Kernel density estimation, exact, on a multithreaded engine.
+    """Kernel density estimation on a multithreaded engine, exact or within a
+    certified tolerance.
 
     A drop-in replacement for :class:`sklearn.neighbors.KernelDensity`: same
     constructor, attributes, methods and errors. With the Euclidean metric
-    (the default) every kernel is computed by gaussmix's engine as an exact
-    sum over all training points in log space, whatever ``atol``/``rtol``
-    say (an exact answer meets any tolerance); ``algorithm``, ``leaf_size``
-    and ``breadth_first`` are accepted and have no effect there. Other metrics
+    (the default) every kernel is computed by gaussmix's engine, in log
+    space: with ``atol = rtol = 0`` (the default) as the exact sum over all
+    training points; with a tolerance, on a k-d tree whose node bounds
+    certify, for every query,
+
+        |density - exact density| <= atol + rtol * exact density,
+
+    so with ``atol = 0`` the log-density returned by ``score_samples`` is
+    within ``-log(1 - rtol)`` of the exact one. The engine measures the work
+    the tree takes on a sample of the queries and sums the rest exactly when
+    that is cheaper (high dimensions, bandwidths wide against the data).
+    ``algorithm``, ``leaf_size`` and ``breadth_first`` are accepted and have
+    no effect there (the engine's tree has its own leaf size). Other metrics
     are delegated to scikit-learn's tree implementation, transparently.
 
     Beyond scikit-learn: ``bandwidth="cv_ml"`` (the bandwidth maximising the
@@ -172,7 +184,9 @@ class KernelDensity(BaseEstimator):
             'cosine'}, default='gaussian'
     metric : str, default='euclidean'
     atol : float, default=0
+        Absolute tolerance on the density (see above).
     rtol : float, default=0
+        Relative tolerance on the density (see above).
     breadth_first : bool, default=True
     leaf_size : int, default=40
     metric_params : dict, default=None
@@ -289,6 +303,10 @@ class KernelDensity(BaseEstimator):
         self._fit_X = X
         self._fit_weight = sw
         self._sum_weight = float(n if sw is None else np.sum(sw))
+        if self._native:
+            # the training set prepared once for every evaluation (a tree is
+            # added on the first evaluation with a tolerance)
+            self._index = build_index(X, sw, np.eye(d), effective_n_threads(self.n_jobs))
         if not self._native:
             params = self.get_params()
             params.pop("n_jobs")
@@ -320,15 +338,18 @@ class KernelDensity(BaseEstimator):
             return self._delegate.score_samples(X)
         h = float(self.bandwidth_)
         d = X.shape[1]
-        sums = log_kernel_sums(
-            self._fit_X,
-            self._fit_weight,
+        log_norm = log_kernel_norm(self.kernel, d) - d * math.log(h) - math.log(self._sum_weight)
+        sums = index_log_sums(
+            self._index,
             X,
-            np.eye(d) / h,
             self.kernel,
             effective_n_threads(self.n_jobs),
+            scale=1.0 / h,
+            log_norm=log_norm,
+            atol=float(self.atol),
+            rtol=float(self.rtol),
         )
-        sums += log_kernel_norm(self.kernel, d) - d * math.log(h) - math.log(self._sum_weight)
+        sums += log_norm
         return sums  # normalised in place: the output is the only N-sized array
 
     def score(self, X, y=None):

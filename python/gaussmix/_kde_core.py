@@ -64,6 +64,55 @@ def log_kernel_norm(kernel, d):
     return -factor
 
 
+# Points per leaf of the engine's k-d tree: larger leaves trade a few exact
+# kernel evaluations (vectorised) for fewer node bounds (each costing about as
+# much as a hundred evaluations).
+LEAF_SIZE = 256
+
+_METHODS = {"exact": 0, "tree": 1, "auto": 2}
+
+
+def check_tolerance(value, name):
+    """A tolerance as a float: a non-negative finite real number."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a non-negative real number, got {value!r}.")
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
+    return value
+
+
+def build_index(train, train_weight, whiten, n_threads):
+    """The engine's fitted index over ``train`` (C-contiguous, aligned; kept
+    by reference), distances measured with the whitening factor ``whiten``."""
+    return _core.KdeIndex(
+        train,
+        None if train_weight is None else aligned(train_weight, np.float64),
+        aligned(whiten, np.float64),
+        LEAF_SIZE,
+        n_threads,
+    )
+
+
+def index_log_sums(index, queries, kernel, n_threads, *, scale=1.0, log_norm=0.0, atol=0.0, rtol=0.0,
+                   exclude_self=False, method="auto"):
+    """log sum_i w_i k(scale ||(q_j - x_i) U||) for every query row, from a
+    fitted index.
+
+    With ``atol`` or ``rtol`` positive the sums may be approximate, each
+    within the bound |f - f_exact| <= atol + rtol * f_exact on the density
+    f = exp(log_norm) * sum; otherwise (and with ``method="exact"``) they are
+    the exact sums. The engine picks the tree or the exact sum by the work a
+    pilot of the queries took (``method="auto"``).
+    """
+    out = np.empty(queries.shape[0], dtype=index.train.dtype)
+    log_atol = math.log(atol) - log_norm if atol > 0 else -math.inf
+    code = _METHODS[method] if (atol > 0 or rtol > 0 or method == "tree") else 0
+    index.log_sum(aligned(queries, index.train.dtype), kernel, float(scale), log_atol, float(rtol), bool(exclude_self), code, out,
+                  n_threads)
+    return out
+
+
 def log_kernel_sums(train, train_weight, queries, whiten, kernel, n_threads, exclude_self=False):
     """log sum_i w_i k(||(q_j - x_i) U||) for every query row, U = ``whiten``.
 
@@ -84,26 +133,27 @@ def log_kernel_sums(train, train_weight, queries, whiten, kernel, n_threads, exc
     return out
 
 
-def leave_one_out_log_likelihood(X, weights, whiten, kernel, n_threads):
-    """Weighted leave-one-out log-likelihood of a KDE with whitening factor U.
+def leave_one_out_log_likelihood(X, weights, index, scale, kernel, n_threads):
+    """Weighted leave-one-out log-likelihood of a KDE over a fitted index.
 
         sum_i w_i log( sum_{j != i} w_j K(x_i - x_j) / sum_{j != i} w_j ),
-        K(x) = |det U| c_k k(||x U||).
+        K(x) = |det(scale U)| c_k k(scale ||x U||),
 
-    With unit weights this is the plain leave-one-out log-likelihood.
-    Returns -inf when some sample has no neighbour inside a compact kernel.
+    with U the whitening factor ``index`` was built with. With unit weights
+    this is the plain leave-one-out log-likelihood. Returns -inf when some
+    sample has no neighbour inside a compact kernel.
     """
     n, d = X.shape
     w = np.ones(n) if weights is None else weights
     total = float(np.sum(w))
-    sums = log_kernel_sums(X, weights, X, whiten, kernel, n_threads, exclude_self=True)
+    sums = index_log_sums(index, X, kernel, n_threads, scale=scale, exclude_self=True, method="exact")
     # Zero-weight samples are neither scored (0 * -inf would be NaN) nor,
     # inside the engine, counted as anyone's neighbour.
     scored = w > 0
     rest = total - w[scored]
     if np.any(rest <= 0):
         return -np.inf
-    log_det = float(np.sum(np.log(np.abs(np.diag(whiten)))))
+    log_det = float(np.sum(np.log(np.abs(np.diag(index.whiten))))) + d * math.log(scale)
     with np.errstate(invalid="ignore", divide="ignore"):
         terms = sums[scored].astype(np.float64) - np.log(rest) + log_det + log_kernel_norm(kernel, d)
     if np.any(np.isneginf(terms)):
