@@ -99,6 +99,7 @@ class Index {
         r["tree_queries"] = work.queries;
         r["nodes"] = work.nodes;
         r["leaf_points"] = work.leaf_points;
+        r["expansions"] = work.expansions;
         return r;
     }
 
@@ -153,7 +154,7 @@ void register_kde(py::module_& m) {
              py::arg("rtol"), py::arg("exclude_self"), py::arg("method"), py::arg("out"), py::arg("n_threads") = 1,
              "out[j] = log sum_i w_i k(scale ||(q_j - x_i) U||). method 0: exact; 1: the tree, within "
              "exp(log_atol) + rtol * sum of the exact sum; 2: the cheaper of the two by a pilot of the queries. "
-             "Returns what the tree did (queries, nodes, leaf kernel evaluations).")
+             "Returns what the tree did (queries, nodes, leaf kernel evaluations, Taylor expansions).")
         .def_property_readonly("train", &Index::train, "The training points (the array the index was built on).")
         .def_property_readonly("whiten", &Index::whiten, "The whitening factor U distances are measured with.")
         .def(py::pickle([](const Index& i) { return i.state(); },

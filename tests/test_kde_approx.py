@@ -98,6 +98,30 @@ def test_tree_approximates_somewhere(kernel, scale):
     assert np.all(within_bound(tight, exact, 0.0, 0.0, 0.0))
 
 
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_taylor_expansions_within_bound(d):
+    # Gaussian sums in D <= 3 also take nodes' Taylor expansions (their
+    # moments are made when there are enough queries to pay for them)
+    rng = np.random.default_rng(20 + d)
+    X, w, Q = adversarial(d, rng)
+    X = np.vstack([X, rng.normal(size=(3000, d)) * 0.3 + X[0]])  # a dense clump
+    w = np.concatenate([w, rng.random(3000)])
+    Q = np.vstack([Q] * 8 + [X[600:] + rng.normal(size=(3000, d)) * 0.1] * 5)
+    total = float(w.sum())
+    index = _core.KdeIndex(X, w, np.eye(d), 16, 2)
+    expansions = 0
+    for h in (0.05, 0.5):
+        log_norm = -d * math.log(h) - math.log(total) + log_kernel_norm("gaussian", d)
+        exact = index_log_sums(index, Q, "gaussian", 2, scale=1 / h, method="exact")
+        for atol, rtol in TOLERANCES:
+            out = np.empty(len(Q))
+            log_atol = math.log(atol) - log_norm if atol > 0 else -np.inf
+            expansions += index.log_sum(Q, "gaussian", 1 / h, log_atol, rtol, False, 1, out, 2)["expansions"]
+            ok = within_bound(out, exact, log_norm, atol, rtol)
+            assert ok.all(), (h, atol, rtol, np.flatnonzero(~ok)[:5])
+    assert expansions > 0
+
+
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_leave_one_out_within_bound(kernel):
     rng = np.random.default_rng(1)

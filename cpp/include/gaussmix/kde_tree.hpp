@@ -25,6 +25,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -42,6 +43,7 @@ struct KdeTreeWork {
     index_t queries = 0;      // queries answered by the tree
     index_t nodes = 0;        // nodes whose bounds were computed
     index_t leaf_points = 0;  // kernel evaluations in leaves
+    index_t expansions = 0;   // nodes summed by their Taylor expansion
 };
 
 namespace detail {
@@ -256,6 +258,117 @@ inline index_t home_leaf(const KdTree& t, const double* q, const double* s) {
     return node;
 }
 
+// Taylor expansions of the Gaussian kernel about node centroids (the fast
+// Gauss transform's series, Greengard & Strain 1991, in the form of Yang,
+// Duraiswami & Gumerov 2003), for D <= 3. With v = s (x - c) for a point x
+// and u = s (q - c) for the query,
+//   exp(-|u - v|^2 / 2) = exp(-|u|^2 / 2) exp(-|v|^2 / 2) exp(u . v),
+// and exp(t) = sum_{n < p} t^n / n! + R, |R| <= |t|^p / p! e^max(t, 0), with
+// t = u . v = sum over multi-indices |a| = n of u^a v^a / a!, |t| <= |u| rho
+// (rho: the node's radius). A node's moments
+//   A_a = sum_i w_i exp(-|v_i|^2 / 2) v_i^a / a!,   |a| < p,
+// give its sum as exp(-|u|^2 / 2) sum_a A_a u^a, within
+//   W exp(-|u|^2 / 2 + |u| rho) (|u| rho)^p / p!
+// plus rounding, at most (2 terms + 2 points) eps W exp(-|u|^2 / 2 + |u| rho)
+// (every sum is of terms bounded by that envelope: sum_a |u^a v^a| / a! <=
+// exp(|u| |v|)). The moments depend on the scale, so they are made per call.
+struct TaylorMoments {
+    int p = 0;                          // order: the terms of total degree < p
+    std::vector<std::array<int, 3>> a;  // their multi-indices, by degree
+    std::vector<index_t> offset;        // per node: into coef, or -1 for none
+    std::vector<double> rho;            // per node: radius in scaled units
+    std::vector<double> coef;
+    double log_p_factorial = 0.0;
+};
+
+inline int taylor_order(index_t d) { return d == 1 ? 24 : d == 2 ? 14 : 10; }
+
+// Moments of the nodes of radius <= kMaxRadius, down to three levels below
+// the first such node on each path (larger nodes rarely converge; smaller
+// ones have larger ancestors that do, or are cheap to sum point by point).
+inline TaylorMoments taylor_moments(const KdTree& t, const double* s, int n_threads) {
+    constexpr double kMaxRadius = 2.0;
+    TaylorMoments tm;
+    const index_t d = t.d;
+    tm.p = taylor_order(d);
+    for (int i = 0; i < tm.p; ++i)
+        for (int j = 0; j < (d > 1 ? tm.p - i : 1); ++j)
+            for (int k = 0; k < (d > 2 ? tm.p - i - j : 1); ++k) tm.a.push_back({i, j, k});
+    std::stable_sort(tm.a.begin(), tm.a.end(),
+                     [](const auto& x, const auto& y) { return x[0] + x[1] + x[2] < y[0] + y[1] + y[2]; });
+    tm.log_p_factorial = std::lgamma(static_cast<double>(tm.p) + 1.0);
+    const index_t nn = static_cast<index_t>(t.nodes.size());
+    tm.offset.assign(nn, -1);
+    tm.rho.assign(nn, std::numeric_limits<double>::infinity());
+    std::vector<int> level(nn, -1);  // levels below the first node small enough
+    std::vector<index_t> chosen;
+    for (index_t k = 0; k < nn; ++k) {  // parents come before their children
+        const double* c = t.centroid.data() + k * d;
+        double r2 = 0.0;
+        for (index_t l = 0; l < d; ++l) {
+            const double e = std::max(t.hi[k * d + l] - c[l], c[l] - t.lo[k * d + l]) * s[l];
+            r2 += e * e;
+        }
+        tm.rho[k] = std::sqrt(r2);
+        const KdNode& nd = t.nodes[k];
+        if (level[k] < 0 && tm.rho[k] <= kMaxRadius) level[k] = 0;
+        if (level[k] >= 0 && level[k] <= 3 && nd.weight > 0.0 && nd.end - nd.begin > 1) chosen.push_back(k);
+        if (nd.left >= 0) {
+            const int below = level[k] >= 0 ? level[k] + 1 : -1;
+            level[nd.left] = below;
+            level[nd.right] = below;
+        }
+    }
+    const index_t terms = static_cast<index_t>(tm.a.size());
+    for (std::size_t k = 0; k < chosen.size(); ++k) tm.offset[chosen[k]] = static_cast<index_t>(k) * terms;
+    tm.coef.assign(chosen.size() * terms, 0.0);
+    double work = 0.0;
+    for (index_t k : chosen) work += static_cast<double>(t.nodes[k].end - t.nodes[k].begin) * terms;
+    parallel_for(static_cast<index_t>(chosen.size()), threads_for(work, n_threads), [&](index_t ci) {
+        const index_t k = chosen[ci];
+        const KdNode& nd = t.nodes[k];
+        const double* c = t.centroid.data() + k * d;
+        double* A = tm.coef.data() + tm.offset[k];
+        std::vector<double> pv(3 * tm.p, 0.0), inv(tm.p, 0.0);
+        for (int j = 1; j < tm.p; ++j) inv[j] = 1.0 / j;
+        for (index_t i = nd.begin; i < nd.end; ++i) {
+            const double wi = t.w[i];
+            if (!(wi > 0.0)) continue;
+            double v2 = 0.0;
+            for (index_t l = 0; l < d; ++l) {
+                const double v = (t.x[l * (t.n + 16) + i] - c[l]) * s[l];
+                v2 += v * v;
+                pv[l * tm.p] = 1.0;
+                for (int j = 1; j < tm.p; ++j) pv[l * tm.p + j] = pv[l * tm.p + j - 1] * v * inv[j];
+            }
+            for (index_t l = d; l < 3; ++l) pv[l * tm.p] = 1.0;
+            const double e = wi * std::exp(-0.5 * v2);
+            for (index_t a = 0; a < terms; ++a) {
+                const auto& al = tm.a[a];
+                A[a] += e * pv[al[0]] * pv[tm.p + al[1]] * pv[2 * tm.p + al[2]];
+            }
+        }
+    });
+    return tm;
+}
+
+// sum_a A_a u^a for one node's moments A
+inline double taylor_polynomial(const TaylorMoments& tm, const double* A, const double* u, index_t d) {
+    double pu[3][32];
+    for (index_t l = 0; l < 3; ++l) {
+        const double ul = l < d ? u[l] : 0.0;
+        pu[l][0] = 1.0;
+        for (int j = 1; j < tm.p; ++j) pu[l][j] = pu[l][j - 1] * ul;
+    }
+    double acc = 0.0;
+    const index_t terms = static_cast<index_t>(tm.a.size());
+    for (index_t a = 0; a < terms; ++a) {
+        const auto& al = tm.a[a];
+        acc += A[a] * pu[0][al[0]] * pu[1][al[1]] * pu[2][al[2]];
+    }
+    return acc;
+}
+
 // The tree sum for one query q (index coordinates); self >= 0 is the tree
 // position of the query's own point (left out), else -1. log_atol is log A
 // (A in units of the sum). Returns log S.
@@ -267,7 +380,7 @@ inline index_t home_leaf(const KdTree& t, const double* q, const double* s) {
 // the error spent within A + rtol * L <= A + rtol * S.
 template <int VB>
 double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel kernel, double log_atol, double rtol,
-                    index_t self, double* buf, KdeTreeWork& work) {
+                    index_t self, double* buf, KdeTreeWork& work, const TaylorMoments* tm) {
     constexpr double neg_inf = -std::numeric_limits<double>::infinity();
     constexpr double log_half = -0.6931471805599453;
     constexpr double log_safety = -0.01005033585350145;  // log(0.99): the running sums round too
@@ -292,10 +405,29 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
             m = to;
         }
     };
-    // what is left of A + rtol * lower, in log space
+    // A lower bound of the whole sum before any node is summed: along the
+    // path to the query's own leaf, the largest W_node k(farthest corner).
+    // Without it the first (largest, nearest) nodes would meet an empty
+    // budget and always be split.
+    double log_first = neg_inf;
+    for (index_t node = 0;;) {
+        const KdNode& nd = t.nodes[node];
+        const double wn = (self >= nd.begin && self < nd.end) ? nd.weight - w_self : nd.weight;
+        double dmin2, dmax2;
+        box_distances(q, t.lo.data() + node * d, t.hi.data() + node * d, s, d, dmin2, dmax2);
+        if (wn > 0.0) log_first = std::max(log_first, std::log(wn) + log_kernel_d2(kernel, dmax2));
+        if (nd.left < 0) break;
+        const index_t a = nd.left, b = nd.right;
+        double amin, amax, bmin, bmax;
+        box_distances(q, t.lo.data() + a * d, t.hi.data() + a * d, s, d, amin, amax);
+        box_distances(q, t.lo.data() + b * d, t.hi.data() + b * d, s, d, bmin, bmax);
+        node = bmin < amin ? b : a;
+    }
+    if (log_first > m) m = log_first;  // the sum is at least exp(m): nothing lost below it
+    // what is left of A + rtol * max(lower, first), in log space
     auto log_budget = [&]() {
         if (m == neg_inf) return log_atol;
-        const double c = rtol * lower - spent;
+        const double c = rtol * std::max(lower, std::exp(log_first - m)) - spent;
         if (c >= 0.0) return log_add(log_atol, c > 0.0 ? m + std::log(c) : neg_inf);
         const double lc = m + std::log(-c);
         return lc < log_atol ? log_atol + std::log1p(-std::exp(lc - log_atol)) : neg_inf;
@@ -359,9 +491,16 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
                     continue;
                 }
             }
-            const double log_gap =
-                e.lk_lo == neg_inf ? e.lk_hi : e.lk_hi + std::log1p(-std::exp(e.lk_lo - e.lk_hi));
-            if (log_gap + log_half <= threshold) {
+            // log_gap = log(k_hi - k_lo) <= log k_hi: a node within its share
+            // by k_hi alone needs no more; one whose k_lo is below k_hi / 2
+            // has log_gap >= log k_hi - log 2.
+            bool fits = e.lk_hi + log_half <= threshold;
+            if (!fits && !(e.lk_lo < e.lk_hi + log_half && e.lk_hi + 2.0 * log_half > threshold)) {
+                const double log_gap =
+                    e.lk_lo == neg_inf ? e.lk_hi : e.lk_hi + std::log1p(-std::exp(e.lk_lo - e.lk_hi));
+                fits = log_gap + log_half <= threshold;
+            }
+            if (fits) {
                 rescale(nd.log_weight + e.lk_hi);
                 const double hi = std::exp(nd.log_weight + e.lk_hi - m), lo = std::exp(nd.log_weight + e.lk_lo - m);
                 sum += 0.5 * (hi + lo);
@@ -370,6 +509,41 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
                 remaining -= wn;
                 stale = true;
                 continue;
+            }
+            if (tm && tm->offset[e.node] >= 0) {
+                // the node's Taylor expansion, if its bound fits the share
+                const double rho = tm->rho[e.node];
+                const double* c = t.centroid.data() + e.node * d;
+                double u[3] = {0.0, 0.0, 0.0}, u2 = 0.0;
+                for (index_t l = 0; l < d; ++l) {
+                    u[l] = (q[l] - c[l]) * s[l];
+                    u2 += u[l] * u[l];
+                }
+                const double ur = std::sqrt(u2) * rho;
+                const double cnt = static_cast<double>(nd.end - nd.begin);
+                const double log_env = nd.log_weight - 0.5 * u2 + ur;  // W exp(-|u|^2/2 + |u| rho)
+                const double pos_inf = std::numeric_limits<double>::infinity();
+                const double log_trunc = ur <= 0.0                          ? neg_inf
+                                         : ur >= static_cast<double>(tm->p) ? pos_inf  // far from converging
+                                                                            : log_env + tm->p * std::log(ur) -
+                                                                                  tm->log_p_factorial;
+                const double log_round =
+                    log_env + std::log(std::numeric_limits<double>::epsilon() *
+                                       (2.0 * static_cast<double>(tm->a.size()) + 2.0 * cnt + 16.0));
+                const double log_err = log_add(log_trunc, log_round);
+                if (log_err - nd.log_weight <= threshold) {
+                    ++work.expansions;
+                    const double poly = taylor_polynomial(*tm, tm->coef.data() + tm->offset[e.node], u, d);
+                    rescale(nd.log_weight + e.lk_hi);
+                    const double log_value = poly > 0.0 ? std::log(poly) - 0.5 * u2 : neg_inf;
+                    const double value = std::exp(log_value - m), err = std::exp(log_err - m);
+                    sum += value;
+                    lower += std::max(0.0, value - err);
+                    spent += err;
+                    remaining -= wn;
+                    stale = true;
+                    continue;
+                }
             }
         }
         if (nd.left < 0) {  // leaf: exact
@@ -452,7 +626,17 @@ class KdeIndex {
         std::vector<index_t> pilot;
         for (index_t j = 0; j < M; j += stride) pilot.push_back(j);
         if (method == 2 && stride == 1 && M > 8) pilot.resize(8);
-        total = tree_rows(t, Q, kernel, s.data(), log_atol, rtol, exclude_self, pilot, out, n_threads);
+        // Gaussian sums in D <= 3 also try each node's Taylor expansion.
+        std::unique_ptr<detail::TaylorMoments> tm;
+        // Their moments cost about (levels x terms) per point: made only when
+        // that is under 5 % of the exact sum over these queries.
+        if (kernel == Kernel::gaussian && ws_.d <= 3) {
+            const double terms = ws_.d == 1 ? 24.0 : ws_.d == 2 ? 105.0 : 220.0;
+            const double moments = 4.0 * 4.0 * terms * static_cast<double>(ws_.n);
+            if (moments <= 0.05 * static_cast<double>(M) * static_cast<double>(ws_.n) * (ws_.d + 2.0))
+                tm = std::make_unique<detail::TaylorMoments>(detail::taylor_moments(t, s.data(), n_threads));
+        }
+        total = tree_rows(t, Q, kernel, s.data(), log_atol, rtol, exclude_self, pilot, out, n_threads, tm.get());
         if (static_cast<index_t>(pilot.size()) == M) return total;
         std::vector<index_t> rest;
         rest.reserve(M - pilot.size());
@@ -471,15 +655,19 @@ class KdeIndex {
         // about three times that (one query per load, and cache misses), the
         // bounds of a node about 400 (measured on AVX2 and AVX-512, D = 1..20).
         const double dd = static_cast<double>(ws_.d) + 2.0;
+        const double terms = tm ? static_cast<double>(tm->a.size()) : 0.0;
         const double per_tree = (3.0 * dd * static_cast<double>(total.leaf_points) +
-                                 400.0 * static_cast<double>(total.nodes)) /
+                                 400.0 * static_cast<double>(total.nodes) +
+                                 (4.0 * terms + 200.0) * static_cast<double>(total.expansions)) /
                                 static_cast<double>(pilot.size());
         const double per_exact = dd * static_cast<double>(ws_.n);
         if (per_tree <= 0.8 * per_exact) {
-            const KdeTreeWork more = tree_rows(t, Q, kernel, s.data(), log_atol, rtol, exclude_self, rest, out, n_threads);
+            const KdeTreeWork more =
+                tree_rows(t, Q, kernel, s.data(), log_atol, rtol, exclude_self, rest, out, n_threads, tm.get());
             total.queries += more.queries;
             total.nodes += more.nodes;
             total.leaf_points += more.leaf_points;
+            total.expansions += more.expansions;
             return total;
         }
         // exact for the rest, in contiguous runs between pilot queries
@@ -553,7 +741,7 @@ class KdeIndex {
 
     KdeTreeWork tree_rows(const detail::KdTree& t, const DataView<T>& Q, Kernel kernel, const double* s,
                           double log_atol, double rtol, bool exclude_self, std::vector<index_t> rows, T* out,
-                          int n_threads) const {
+                          int n_threads, const detail::TaylorMoments* tm) const {
         const index_t m = static_cast<index_t>(rows.size());
         // Queries are taken in the order of the leaves they fall in, so that
         // consecutive queries read the same leaves from cache.
@@ -587,7 +775,7 @@ class KdeIndex {
                     detail::whiten_row(Q.row(j), ws_.center.data(), ws_.qu.data(), ws_.d, q.data());
                     const index_t self = exclude_self ? t.where[j] : -1;
                     out[j] = static_cast<T>(detail::tree_log_sum<decltype(vb)::value>(t, q.data(), s, kernel, log_atol,
-                                                                                     rtol, self, buf.data(), wk));
+                                                                                     rtol, self, buf.data(), wk, tm));
                     ++wk.queries;
                 }
             });
@@ -597,6 +785,7 @@ class KdeIndex {
             total.queries += p.queries;
             total.nodes += p.nodes;
             total.leaf_points += p.leaf_points;
+            total.expansions += p.expansions;
         }
         return total;
     }
