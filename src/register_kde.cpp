@@ -103,6 +103,15 @@ class Index {
         return r;
     }
 
+    void build_tree() const {
+        std::visit(
+            [](const auto& idx) {
+                py::gil_scoped_release release;
+                idx->build_tree();
+            },
+            index_);
+    }
+
     py::tuple state() const {
         return py::make_tuple(train_, weight_ ? py::object(*weight_) : py::object(py::none()), whiten_, leaf_size_);
     }
@@ -155,6 +164,8 @@ void register_kde(py::module_& m) {
              "out[j] = log sum_i w_i k(scale ||(q_j - x_i) U||). method 0: exact; 1: the tree, within "
              "exp(log_atol) + rtol * sum of the exact sum; 2: the cheaper of the two by a pilot of the queries. "
              "Returns what the tree did (queries, nodes, leaf kernel evaluations, Taylor expansions).")
+        .def("build_tree", &Index::build_tree,
+             "Builds the k-d tree now (otherwise it is built by the first evaluation with a tolerance).")
         .def_property_readonly("train", &Index::train, "The training points (the array the index was built on).")
         .def_property_readonly("whiten", &Index::whiten, "The whitening factor U distances are measured with.")
         .def(py::pickle([](const Index& i) { return i.state(); },

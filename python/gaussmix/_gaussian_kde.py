@@ -293,6 +293,8 @@ class gaussian_kde:
         x = aligned(np.asarray(dataset, dtype=np.float64).T, np.float64)
         # zero weights are left out of the engine's sums and running maximum
         index = build_index(x, np.asarray(weights, dtype=np.float64), _whitening(cho), effective_n_threads(None))
+        if getattr(self, "atol", 0.0) > 0 or getattr(self, "rtol", 0.0) > 0:
+            index.build_tree()
         self.__dict__["_index"] = (dataset, weights, cho.tobytes(), index)
         return index
 

@@ -304,9 +304,11 @@ class KernelDensity(BaseEstimator):
         self._fit_weight = sw
         self._sum_weight = float(n if sw is None else np.sum(sw))
         if self._native:
-            # the training set prepared once for every evaluation (a tree is
-            # added on the first evaluation with a tolerance)
+            # the training set prepared once for every evaluation, and the
+            # tree when there is a tolerance
             self._index = build_index(X, sw, np.eye(d), effective_n_threads(self.n_jobs))
+            if self.atol > 0 or self.rtol > 0:
+                self._index.build_tree()
         if not self._native:
             params = self.get_params()
             params.pop("n_jobs")

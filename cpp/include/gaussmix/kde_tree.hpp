@@ -277,6 +277,7 @@ struct TaylorMoments {
     std::vector<std::array<int, 3>> a;  // their multi-indices, by degree
     std::vector<index_t> offset;        // per node: into coef, or -1 for none
     std::vector<double> rho;            // per node: radius in scaled units
+    std::vector<double> log_round;      // per node: log(eps (2 terms + 2 points + 16))
     std::vector<double> coef;
     double log_p_factorial = 0.0;
 };
@@ -320,7 +321,13 @@ inline TaylorMoments taylor_moments(const KdTree& t, const double* s, int n_thre
         }
     }
     const index_t terms = static_cast<index_t>(tm.a.size());
-    for (std::size_t k = 0; k < chosen.size(); ++k) tm.offset[chosen[k]] = static_cast<index_t>(k) * terms;
+    tm.log_round.assign(nn, 0.0);
+    for (std::size_t k = 0; k < chosen.size(); ++k) {
+        const index_t node = chosen[k];
+        tm.offset[node] = static_cast<index_t>(k) * terms;
+        tm.log_round[node] = std::log(std::numeric_limits<double>::epsilon() *
+                                      (2.0 * static_cast<double>(terms + t.nodes[node].end - t.nodes[node].begin) + 16.0));
+    }
     tm.coef.assign(chosen.size() * terms, 0.0);
     double work = 0.0;
     for (index_t k : chosen) work += static_cast<double>(t.nodes[k].end - t.nodes[k].begin) * terms;
@@ -354,19 +361,32 @@ inline TaylorMoments taylor_moments(const KdTree& t, const double* s, int n_thre
 
 // sum_a A_a u^a for one node's moments A
 inline double taylor_polynomial(const TaylorMoments& tm, const double* A, const double* u, index_t d) {
+    if (d == 1) {  // Horner, in two interleaved chains (even and odd powers)
+        const double u1 = u[0], u2 = u1 * u1;
+        double even = 0.0, odd = 0.0;
+        int n = tm.p - 1;
+        if (n % 2 == 0) even = A[n--];
+        for (; n > 0; n -= 2) {
+            odd = odd * u2 + A[n];
+            even = even * u2 + A[n - 1];
+        }
+        return even + u1 * odd;
+    }
     double pu[3][32];
-    for (index_t l = 0; l < 3; ++l) {
-        const double ul = l < d ? u[l] : 0.0;
-        pu[l][0] = 1.0;
-        for (int j = 1; j < tm.p; ++j) pu[l][j] = pu[l][j - 1] * ul;
-    }
-    double acc = 0.0;
+    for (index_t l = 0; l < 3; ++l) pu[l][0] = 1.0;
+    for (index_t l = 0; l < d; ++l)
+        for (int j = 1; j < tm.p; ++j) pu[l][j] = pu[l][j - 1] * u[l];
+    double acc = 0.0, acc2 = 0.0;
     const index_t terms = static_cast<index_t>(tm.a.size());
-    for (index_t a = 0; a < terms; ++a) {
-        const auto& al = tm.a[a];
-        acc += A[a] * pu[0][al[0]] * pu[1][al[1]] * pu[2][al[2]];
+    index_t a = 0;
+    for (; a + 1 < terms; a += 2) {
+        const auto& x = tm.a[a];
+        const auto& y = tm.a[a + 1];
+        acc += A[a] * pu[0][x[0]] * pu[1][x[1]] * pu[2][x[2]];
+        acc2 += A[a + 1] * pu[0][y[0]] * pu[1][y[1]] * pu[2][y[2]];
     }
-    return acc;
+    if (a < terms) acc += A[a] * pu[0][tm.a[a][0]] * pu[1][tm.a[a][1]] * pu[2][tm.a[a][2]];
+    return acc + acc2;
 }
 
 // The tree sum for one query q (index coordinates); self >= 0 is the tree
@@ -415,7 +435,8 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
         const double wn = (self >= nd.begin && self < nd.end) ? nd.weight - w_self : nd.weight;
         double dmin2, dmax2;
         box_distances(q, t.lo.data() + node * d, t.hi.data() + node * d, s, d, dmin2, dmax2);
-        if (wn > 0.0) log_first = std::max(log_first, std::log(wn) + log_kernel_d2(kernel, dmax2));
+        if (wn > 0.0)
+            log_first = std::max(log_first, (wn == nd.weight ? nd.log_weight : std::log(wn)) + log_kernel_d2(kernel, dmax2));
         if (nd.left < 0) break;
         const index_t a = nd.left, b = nd.right;
         double amin, amax, bmin, bmax;
@@ -456,15 +477,16 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
         if (!(wn > 0.0)) continue;
         if (remaining < wn) {  // rounding of the subtractions: R is at least what is still pending
             remaining = wn;
-            stale = true;
+            threshold = log_budget() - std::log(remaining) + log_safety;  // (it may have shrunk)
+            stale = false;
         }
-        if (!has_self) {
-            // midpoint error W_n (k_hi - k_lo) / 2 <= W_n / R * budget, i.e.
-            // log(k_hi - k_lo) - log 2 <= threshold = log budget - log R
-            if (stale) {
-                threshold = log_budget() - std::log(remaining) + log_safety;
-                stale = false;
-            }
+        // Approximations are tried against the threshold as it stood: it only
+        // grows as nodes are summed (an accepted error is at most the node's
+        // share; exact leaves spend nothing), so an old value is a safe one,
+        // and it is brought up to date only before a node is split.
+        auto approximate = [&]() -> bool {
+            // Each approximation's error bound E is compared with the node's
+            // share W_n / R * budget: log E - log W_n <= threshold = log budget - log R.
             if (kernel == Kernel::epanechnikov && e.lk_lo != neg_inf) {
                 // The whole node inside the support: sum_i w_i (1 - d_i^2) from
                 // the node's moments, exact but for rounding (a few units of
@@ -488,9 +510,10 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
                     spent += std::exp(std::log(err) - m);
                     remaining -= wn;
                     stale = true;
-                    continue;
+                    return true;
                 }
             }
+            // The midpoint, E = W_n (k_hi - k_lo) / 2.
             // log_gap = log(k_hi - k_lo) <= log k_hi: a node within its share
             // by k_hi alone needs no more; one whose k_lo is below k_hi / 2
             // has log_gap >= log k_hi - log 2.
@@ -508,7 +531,7 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
                 spent += 0.5 * (hi - lo);
                 remaining -= wn;
                 stale = true;
-                continue;
+                return true;
             }
             if (tm && tm->offset[e.node] >= 0) {
                 // the node's Taylor expansion, if its bound fits the share
@@ -520,31 +543,39 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
                     u2 += u[l] * u[l];
                 }
                 const double ur = std::sqrt(u2) * rho;
-                const double cnt = static_cast<double>(nd.end - nd.begin);
                 const double log_env = nd.log_weight - 0.5 * u2 + ur;  // W exp(-|u|^2/2 + |u| rho)
                 const double pos_inf = std::numeric_limits<double>::infinity();
                 const double log_trunc = ur <= 0.0                          ? neg_inf
                                          : ur >= static_cast<double>(tm->p) ? pos_inf  // far from converging
                                                                             : log_env + tm->p * std::log(ur) -
                                                                                   tm->log_p_factorial;
-                const double log_round =
-                    log_env + std::log(std::numeric_limits<double>::epsilon() *
-                                       (2.0 * static_cast<double>(tm->a.size()) + 2.0 * cnt + 16.0));
-                const double log_err = log_add(log_trunc, log_round);
+                const double log_round = log_env + tm->log_round[e.node];
+                const double log_err = std::max(log_trunc, log_round) - log_half;  // >= log(trunc + round)
                 if (log_err - nd.log_weight <= threshold) {
                     ++work.expansions;
                     const double poly = taylor_polynomial(*tm, tm->coef.data() + tm->offset[e.node], u, d);
                     rescale(nd.log_weight + e.lk_hi);
-                    const double log_value = poly > 0.0 ? std::log(poly) - 0.5 * u2 : neg_inf;
-                    const double value = std::exp(log_value - m), err = std::exp(log_err - m);
+                    // (poly / W) <= exp(|u| rho) and W exp(-|u|^2/2) <= exp(m): no overflow
+                    const double value = poly > 0.0 ? (poly / wn) * std::exp(nd.log_weight - 0.5 * u2 - m) : 0.0;
+                    const double err = std::exp(log_err - m);
                     sum += value;
                     lower += std::max(0.0, value - err);
                     spent += err;
                     remaining -= wn;
                     stale = true;
-                    continue;
+                    return true;
                 }
             }
+            return false;
+        };
+        if (!has_self) {
+            bool done = approximate();
+            if (!done && stale) {
+                threshold = log_budget() - std::log(remaining) + log_safety;
+                stale = false;
+                done = approximate();
+            }
+            if (done) continue;
         }
         if (nd.left < 0) {  // leaf: exact
             const index_t cnt = nd.end - nd.begin;
@@ -596,6 +627,9 @@ class KdeIndex {
         for (index_t l = 0; l < train.d; ++l)
             axis_scale_[l] = ws_.diagonal ? static_cast<double>(ws_.scale[l]) : 1.0;
     }
+
+    // Builds the tree now rather than on the first evaluation with a tolerance.
+    void build_tree() const { (void)tree(); }
 
     index_t n() const { return ws_.n; }
     index_t d() const { return ws_.d; }
