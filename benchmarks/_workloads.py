@@ -622,9 +622,9 @@ def record_cv_ml_candidates(X, n_jobs=None):
     seen = []
     inner = _kde.leave_one_out_log_likelihood
 
-    def counting(X_, weights, whiten, kernel, n_threads):
-        seen.append(1.0 / float(whiten[0, 0]))
-        return inner(X_, weights, whiten, kernel, n_threads)
+    def counting(X_, weights, index, scale, *rest):
+        seen.append(1.0 / float(scale))
+        return inner(X_, weights, index, scale, *rest)
 
     with mock.patch.object(_kde, "leave_one_out_log_likelihood", counting):
         h = gaussmix.select_bandwidth(X, n_jobs=n_jobs)
@@ -675,7 +675,7 @@ def check_cv_ml(X, h, rows, n_jobs=None, rtol=KDE_RTOL):
     The engine's leave-one-out terms at h equal the numpy brute force on
     ``rows`` (rtol), and the likelihood at h*(1 +/- 1e-2) is not larger.
     """
-    from gaussmix._kde_core import leave_one_out_log_likelihood
+    from gaussmix._kde_core import build_index, leave_one_out_log_likelihood
     from gaussmix._validation import effective_n_threads
 
     d = X.shape[1]
@@ -684,7 +684,8 @@ def check_cv_ml(X, h, rows, n_jobs=None, rtol=KDE_RTOL):
         err_msg="leave-one-out terms",
     )
     t = effective_n_threads(n_jobs)
-    at = leave_one_out_log_likelihood(X, None, np.eye(d) / h, "gaussian", t)
+    index = build_index(np.ascontiguousarray(X, dtype=np.float64), None, np.eye(d), t)
+    at = leave_one_out_log_likelihood(X, None, index, 1.0 / h, "gaussian", t)
     for other in (h * (1 - 1e-2), h * (1 + 1e-2)):
-        value = leave_one_out_log_likelihood(X, None, np.eye(d) / other, "gaussian", t)
+        value = leave_one_out_log_likelihood(X, None, index, 1.0 / other, "gaussian", t)
         assert value <= at + 1e-12 * abs(at), f"likelihood at {other:.6g} exceeds the one at h={h:.6g}"

@@ -309,3 +309,36 @@ def test_gaussian_kde_rejects_bad_tolerances(bad):
         gaussian_kde(data, atol=bad)
     with pytest.raises(TypeError, match="atol must be a non-negative real number"):
         gaussian_kde(data, atol="1e-3")
+
+
+@pytest.mark.parametrize("kernel,n", [("gaussian", 3000), ("exponential", 2000), ("epanechnikov", 800)])
+@pytest.mark.parametrize("d", [1, 2])
+def test_cv_ml_on_the_tree_chooses_the_exact_bandwidth(monkeypatch, kernel, n, d):
+    from gaussmix import _kde_core, select_bandwidth
+
+    rng = np.random.default_rng(30 + d)
+    X = np.vstack([rng.normal(size=(n // 2, d)), rng.normal(size=(n - n // 2, d)) * 0.3 + 3.0])
+    exact = select_bandwidth(X, "cv_ml", kernel=kernel)
+    tolerances = []
+    real = _kde_core.index_log_sums
+
+    def spy(*args, **kwargs):
+        tolerances.append(kwargs.get("rtol", 0.0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_kde_core, "CV_TREE_MIN_N", 0)  # the tree from any size
+    monkeypatch.setattr(_kde_core, "index_log_sums", spy)
+    approx = select_bandwidth(X, "cv_ml", kernel=kernel)
+    assert tolerances and set(tolerances) == {_kde_core.CV_RTOL}
+    assert abs(approx - exact) <= 1e-6 * exact
+
+
+def test_gaussian_kde_cv_ml_on_the_tree_chooses_the_exact_factor(monkeypatch):
+    from gaussmix import _kde_core
+
+    rng = np.random.default_rng(40)
+    data = rng.multivariate_normal([0.0, 0.0], [[1.0, 0.6], [0.6, 1.0]], size=3000).T
+    exact = gaussian_kde(data, bw_method="cv_ml").factor
+    monkeypatch.setattr(_kde_core, "CV_TREE_MIN_N", 0)
+    approx = gaussian_kde(data, bw_method="cv_ml").factor
+    assert abs(approx - exact) <= 1e-6 * exact

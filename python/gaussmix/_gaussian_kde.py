@@ -16,6 +16,7 @@ from . import _isj, _patch
 from ._kde_core import (
     build_index,
     check_tolerance,
+    cv_rtol,
     index_log_sums,
     leave_one_out_log_likelihood,
     log_kernel_sums,
@@ -706,6 +707,7 @@ class gaussian_kde:
         w = np.ascontiguousarray(weights)
         n_threads = effective_n_threads(None)
         index = build_index(x, w, _whitening(data_cho), n_threads)
+        rtol = cv_rtol(x.shape[0])
         h0 = float(self.scotts_factor())
         h_min, h_max = h0 * _CV_RANGE, h0 / _CV_RANGE
         outside = []
@@ -714,7 +716,7 @@ class gaussian_kde:
             if not h_min <= h <= h_max:
                 outside.append(h)
                 return -np.inf
-            return leave_one_out_log_likelihood(x, w, index, 1.0 / h, "gaussian", n_threads)
+            return leave_one_out_log_likelihood(x, w, index, 1.0 / h, "gaussian", n_threads, rtol)
 
         h, value, at_edge = maximize_over_log_scale(objective, h0)
         if outside or at_edge or not np.isfinite(value):

@@ -16,6 +16,7 @@ from . import _isj, _patch
 from ._kde_core import (
     KERNELS,
     build_index,
+    cv_rtol,
     index_log_sums,
     leave_one_out_log_likelihood,
     log_kernel_norm,
@@ -65,9 +66,10 @@ def _cv_ml_bandwidth(X, sample_weight, kernel, n_threads):
         )
     h0 = spread * n ** (-1 / (d + 4))
     index = build_index(X, sample_weight, np.eye(d), n_threads)
+    rtol = cv_rtol(n)
 
     def objective(h):
-        return leave_one_out_log_likelihood(X, sample_weight, index, 1.0 / h, kernel, n_threads)
+        return leave_one_out_log_likelihood(X, sample_weight, index, 1.0 / h, kernel, n_threads, rtol)
 
     if kernel in ("gaussian", "exponential"):  # smooth in h: Brent
         h, value, at_edge = maximize_over_log_scale(objective, h0)

@@ -71,6 +71,13 @@ LEAF_SIZE = 256
 
 _METHODS = {"exact": 0, "tree": 1, "auto": 2}
 
+# From this many points, the bandwidth searches' leave-one-out sums run on the
+# tree with this relative tolerance: every log-likelihood term is then within
+# 1e-10 of the exact one, far below the differences between the bandwidths the
+# searches compare, so they choose the exact search's bandwidth.
+CV_TREE_MIN_N = 20_000
+CV_RTOL = 1e-10
+
 
 def check_tolerance(value, name):
     """A tolerance as a float: a non-negative finite real number."""
@@ -133,7 +140,12 @@ def log_kernel_sums(train, train_weight, queries, whiten, kernel, n_threads, exc
     return out
 
 
-def leave_one_out_log_likelihood(X, weights, index, scale, kernel, n_threads):
+def cv_rtol(n):
+    """The tolerance of the leave-one-out sums of a bandwidth search over n points."""
+    return CV_RTOL if n >= CV_TREE_MIN_N else 0.0
+
+
+def leave_one_out_log_likelihood(X, weights, index, scale, kernel, n_threads, rtol=0.0):
     """Weighted leave-one-out log-likelihood of a KDE over a fitted index.
 
         sum_i w_i log( sum_{j != i} w_j K(x_i - x_j) / sum_{j != i} w_j ),
@@ -141,12 +153,14 @@ def leave_one_out_log_likelihood(X, weights, index, scale, kernel, n_threads):
 
     with U the whitening factor ``index`` was built with. With unit weights
     this is the plain leave-one-out log-likelihood. Returns -inf when some
-    sample has no neighbour inside a compact kernel.
+    sample has no neighbour inside a compact kernel. With ``rtol`` > 0 each
+    sum may come from the tree, within ``rtol`` relative of the exact one.
     """
     n, d = X.shape
     w = np.ones(n) if weights is None else weights
     total = float(np.sum(w))
-    sums = index_log_sums(index, X, kernel, n_threads, scale=scale, exclude_self=True, method="exact")
+    sums = index_log_sums(index, X, kernel, n_threads, scale=scale, rtol=rtol, exclude_self=True,
+                          method="auto" if rtol > 0 else "exact")
     # Zero-weight samples are neither scored (0 * -inf would be NaN) nor,
     # inside the engine, counted as anyone's neighbour.
     scored = w > 0

@@ -269,7 +269,7 @@ inline index_t home_leaf(const KdTree& t, const double* q, const double* s) {
 //   A_a = sum_i w_i exp(-|v_i|^2 / 2) v_i^a / a!,   |a| < p,
 // give its sum as exp(-|u|^2 / 2) sum_a A_a u^a, within
 //   W exp(-|u|^2 / 2 + |u| rho) (|u| rho)^p / p!
-// plus rounding, at most (2 terms + 2 points) eps W exp(-|u|^2 / 2 + |u| rho)
+// plus rounding, at most (2 terms + 2 additions) eps W exp(-|u|^2 / 2 + |u| rho)
 // (every sum is of terms bounded by that envelope: sum_a |u^a v^a| / a! <=
 // exp(|u| |v|)). The moments depend on the scale, so they are made per call.
 struct TaylorMoments {
@@ -277,12 +277,17 @@ struct TaylorMoments {
     std::vector<std::array<int, 3>> a;  // their multi-indices, by degree
     std::vector<index_t> offset;        // per node: into coef, or -1 for none
     std::vector<double> rho;            // per node: radius in scaled units
-    std::vector<double> log_round;      // per node: log(eps (2 terms + 2 points + 16))
+    std::vector<double> log_round;      // per node: log(eps (2 terms + 2 additions + 16))
     std::vector<double> coef;
     double log_p_factorial = 0.0;
 };
 
 inline int taylor_order(index_t d) { return d == 1 ? 24 : d == 2 ? 14 : 10; }
+
+// Points summed into a moment before it is added to the node's total: the
+// rounding of a sum of n terms is then within (kMomentBlock + n / kMomentBlock)
+// units of the last place of the sum of their magnitudes, not n.
+constexpr index_t kMomentBlock = 128;
 
 // Moments of the nodes of radius <= kMaxRadius, down to three levels below
 // the first such node on each path (larger nodes rarely converge; smaller
@@ -325,8 +330,11 @@ inline TaylorMoments taylor_moments(const KdTree& t, const double* s, int n_thre
     for (std::size_t k = 0; k < chosen.size(); ++k) {
         const index_t node = chosen[k];
         tm.offset[node] = static_cast<index_t>(k) * terms;
-        tm.log_round[node] = std::log(std::numeric_limits<double>::epsilon() *
-                                      (2.0 * static_cast<double>(terms + t.nodes[node].end - t.nodes[node].begin) + 16.0));
+        // the moments are sums of blocks of kMomentBlock points, then of the blocks
+        const index_t cnt = t.nodes[node].end - t.nodes[node].begin;
+        const double adds = static_cast<double>(std::min(cnt, kMomentBlock) + (cnt + kMomentBlock - 1) / kMomentBlock);
+        tm.log_round[node] =
+            std::log(std::numeric_limits<double>::epsilon() * (2.0 * static_cast<double>(terms) + 2.0 * adds + 16.0));
     }
     tm.coef.assign(chosen.size() * terms, 0.0);
     double work = 0.0;
@@ -336,9 +344,13 @@ inline TaylorMoments taylor_moments(const KdTree& t, const double* s, int n_thre
         const KdNode& nd = t.nodes[k];
         const double* c = t.centroid.data() + k * d;
         double* A = tm.coef.data() + tm.offset[k];
-        std::vector<double> pv(3 * tm.p, 0.0), inv(tm.p, 0.0);
+        std::vector<double> pv(3 * tm.p, 0.0), inv(tm.p, 0.0), block(terms, 0.0);
         for (int j = 1; j < tm.p; ++j) inv[j] = 1.0 / j;
         for (index_t i = nd.begin; i < nd.end; ++i) {
+            if ((i - nd.begin) % kMomentBlock == 0 && i > nd.begin) {
+                for (index_t a = 0; a < terms; ++a) A[a] += block[a];
+                std::fill(block.begin(), block.end(), 0.0);
+            }
             const double wi = t.w[i];
             if (!(wi > 0.0)) continue;
             double v2 = 0.0;
@@ -352,9 +364,10 @@ inline TaylorMoments taylor_moments(const KdTree& t, const double* s, int n_thre
             const double e = wi * std::exp(-0.5 * v2);
             for (index_t a = 0; a < terms; ++a) {
                 const auto& al = tm.a[a];
-                A[a] += e * pv[al[0]] * pv[tm.p + al[1]] * pv[2 * tm.p + al[2]];
+                block[a] += e * pv[al[0]] * pv[tm.p + al[1]] * pv[2 * tm.p + al[2]];
             }
         }
+        for (index_t a = 0; a < terms; ++a) A[a] += block[a];
     });
     return tm;
 }
@@ -485,6 +498,11 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
         // share; exact leaves spend nothing), so an old value is a safe one,
         // and it is brought up to date only before a node is split.
         auto approximate = [&]() -> bool {
+            // A node holding the query's own point (leave-one-out) is
+            // approximated without it: wn and log_wn leave it out, and each
+            // method below takes its exact term away.
+            const double log_wn = has_self ? std::log(wn) : nd.log_weight;
+            const double w_in = has_self ? w_self : 0.0;
             // Each approximation's error bound E is compared with the node's
             // share W_n / R * budget: log E - log W_n <= threshold = log budget - log R.
             if (kernel == Kernel::epanechnikov && e.lk_lo != neg_inf) {
@@ -496,15 +514,16 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
                 double sq = 0.0;
                 for (index_t l = 0; l < d; ++l) {
                     const double g = (q[l] - c[l]) * s[l];
-                    sq += wn * g * g + sc[l] * s[l] * s[l];
+                    sq += nd.weight * g * g + sc[l] * s[l] * s[l];
                 }
-                const double value = std::max(0.0, wn - sq);
+                // (the query's own point, at distance 0, adds w_self (1 - 0))
+                const double value = std::max(0.0, nd.weight - sq - w_in);
                 // rounding: the node's moments are sums of cnt terms, the rest a few operations per axis
                 const double cnt = static_cast<double>(nd.end - nd.begin);
-                const double err = std::numeric_limits<double>::epsilon() * (wn + sq) *
+                const double err = std::numeric_limits<double>::epsilon() * (nd.weight + sq) *
                                    (2.0 * cnt + 4.0 * static_cast<double>(d) + 8.0);
-                if (std::log(err) - nd.log_weight <= threshold) {
-                    rescale(nd.log_weight + e.lk_hi);
+                if (std::log(err) - log_wn <= threshold) {
+                    rescale(log_wn + e.lk_hi);
                     sum += std::exp(std::log(value) - m);
                     lower += std::exp(std::log(std::max(0.0, value - err)) - m);
                     spent += std::exp(std::log(err) - m);
@@ -524,8 +543,8 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
                 fits = log_gap + log_half <= threshold;
             }
             if (fits) {
-                rescale(nd.log_weight + e.lk_hi);
-                const double hi = std::exp(nd.log_weight + e.lk_hi - m), lo = std::exp(nd.log_weight + e.lk_lo - m);
+                rescale(log_wn + e.lk_hi);
+                const double hi = std::exp(log_wn + e.lk_hi - m), lo = std::exp(log_wn + e.lk_lo - m);
                 sum += 0.5 * (hi + lo);
                 lower += lo;
                 spent += 0.5 * (hi - lo);
@@ -551,12 +570,18 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
                                                                                   tm->log_p_factorial;
                 const double log_round = log_env + tm->log_round[e.node];
                 const double log_err = std::max(log_trunc, log_round) - log_half;  // >= log(trunc + round)
-                if (log_err - nd.log_weight <= threshold) {
+                if (log_err - log_wn <= threshold) {
                     ++work.expansions;
-                    const double poly = taylor_polynomial(*tm, tm->coef.data() + tm->offset[e.node], u, d);
-                    rescale(nd.log_weight + e.lk_hi);
+                    double poly = taylor_polynomial(*tm, tm->coef.data() + tm->offset[e.node], u, d);
+                    if (has_self) {
+                        // the own point's terms: v = u, so sum_a u^a u^a / a! = sum_n |u|^2n / n!
+                        double own = 0.0;
+                        for (int n = tm->p - 1; n >= 0; --n) own = own * u2 / (n + 1) + 1.0;
+                        poly -= w_self * std::exp(-0.5 * u2) * own;
+                    }
+                    rescale(log_wn + e.lk_hi);
                     // (poly / W) <= exp(|u| rho) and W exp(-|u|^2/2) <= exp(m): no overflow
-                    const double value = poly > 0.0 ? (poly / wn) * std::exp(nd.log_weight - 0.5 * u2 - m) : 0.0;
+                    const double value = poly > 0.0 ? (poly / wn) * std::exp(log_wn - 0.5 * u2 - m) : 0.0;
                     const double err = std::exp(log_err - m);
                     sum += value;
                     lower += std::max(0.0, value - err);
@@ -568,7 +593,7 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
             }
             return false;
         };
-        if (!has_self) {
+        {
             bool done = approximate();
             if (!done && stale) {
                 threshold = log_budget() - std::log(remaining) + log_safety;
