@@ -605,20 +605,14 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
         if (nd.left < 0) {  // leaf: exact
             const index_t cnt = nd.end - nd.begin;
             const double* w = t.w.data() + nd.begin;
-            const double lmax = leaf_log_kernels<VB>(t, nd.begin, cnt, q, s, kernel, buf);
+            double lmax = leaf_log_kernels<VB>(t, nd.begin, cnt, q, s, kernel, buf);
             work.leaf_points += cnt;
             remaining -= wn;
             stale = true;
-            if (has_self) {
+            if (has_self) {  // the query's own point left out
                 buf[self - nd.begin] = neg_inf;
-                double mx = neg_inf;
-                for (index_t i = 0; i < cnt; ++i) mx = buf[i] > mx ? buf[i] : mx;
-                if (mx == neg_inf) continue;
-                const double lp = mx + std::log(exp_sum<double, VB>(buf, w, cnt, mx));
-                rescale(lp);
-                sum += std::exp(lp - m);
-                lower += std::exp(lp - m);
-                continue;
+                lmax = neg_inf;
+                for (index_t i = 0; i < cnt; ++i) lmax = buf[i] > lmax ? buf[i] : lmax;
             }
             if (lmax == neg_inf) continue;
             const double lp = lmax + std::log(exp_sum<double, VB>(buf, w, cnt, lmax));
