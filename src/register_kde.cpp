@@ -6,6 +6,7 @@
 #include "gaussmix/kde_tree.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <variant>
 
@@ -90,6 +91,13 @@ class Index {
                 qv.n = q.shape(0);
                 qv.d = idx->d();
                 qv.row_stride = qv.d;
+                if (exclude_self) {  // leave-one-out sums: the queries are the training points
+                    const carray<T> x = py::reinterpret_borrow<carray<T>>(train_);
+                    if (q.shape(0) != x.shape(0) ||
+                        (q.data() != x.data() &&
+                         std::memcmp(q.data(), x.data(), sizeof(T) * static_cast<std::size_t>(x.size())) != 0))
+                        throw std::invalid_argument("exclude_self needs the training set as queries");
+                }
                 T* po = o.mutable_data();
                 py::gil_scoped_release release;
                 work = idx->log_sum(qv, k, scale, log_atol, rtol, exclude_self, method, po, n_threads);
@@ -136,10 +144,16 @@ class Index {
             if (!std::isfinite(static_cast<double>(tv.x[i]))) throw std::invalid_argument("train contains infinity or NaN");
         for (index_t i = 0; i < tv.d * tv.d; ++i)
             if (!std::isfinite(u[i])) throw std::invalid_argument("whiten contains infinity or NaN");
-        if (tv.weights)
-            for (index_t i = 0; i < tv.n; ++i)
+        if (tv.weights) {
+            double total = 0.0;
+            for (index_t i = 0; i < tv.n; ++i) {
                 if (!(tv.weights[i] >= 0.0) || !std::isfinite(tv.weights[i]))
                     throw std::invalid_argument("train_weight must be finite and non-negative");
+                total += tv.weights[i];
+            }
+            if (!std::isfinite(total))
+                throw std::invalid_argument("train_weight sums to infinity; rescale the weights");
+        }
         std::shared_ptr<const KdeIndex<T>> idx;
         {
             py::gil_scoped_release release;

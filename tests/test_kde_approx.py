@@ -342,3 +342,35 @@ def test_gaussian_kde_cv_ml_on_the_tree_chooses_the_exact_factor(monkeypatch):
     monkeypatch.setattr(_kde_core, "CV_TREE_MIN_N", 0)
     approx = gaussian_kde(data, bw_method="cv_ml").factor
     assert abs(approx - exact) <= 1e-6 * exact
+
+
+@pytest.mark.parametrize("kernel", ["tophat", "gaussian", "epanechnikov", "linear"])
+def test_leave_one_out_when_the_own_weight_dominates(kernel):
+    # a node's weight without the query's own point is a cancellation: a
+    # neighbour of weight 1.5e-16 next to an own weight of 1
+    X = np.array([[0.0], [0.01], [9.0], [9.01]])
+    for w in (np.array([1.0, 1.5e-16, 1.0, 1.0]), np.array([1.0, 1e-17, 1.0, 1.0])):
+        index = _core.KdeIndex(X, w, np.eye(1), 2, 1)
+        exact = index_log_sums(index, X, kernel, 1, exclude_self=True, method="exact")
+        approx = index_log_sums(index, X, kernel, 1, rtol=1e-6, exclude_self=True, method="tree")
+        assert np.array_equal(np.isneginf(exact), np.isneginf(approx))
+        assert within_bound(approx, exact, 0.0, 0.0, 1e-6).all()
+
+
+def test_epanechnikov_moments_far_from_the_origin():
+    # the node moments' centroid rounds at 1e10: its error is charged to the bound
+    rng = np.random.default_rng(50)
+    X = rng.random((3000, 1)) * 1e-3 + 1e10
+    index = _core.KdeIndex(X, None, np.eye(1), 16, 1)
+    exact = index_log_sums(index, X[:300], "epanechnikov", 1, scale=1e5, method="exact")
+    approx = index_log_sums(index, X[:300], "epanechnikov", 1, scale=1e5, rtol=1e-9, method="tree")
+    assert within_bound(approx, exact, 0.0, 0.0, 1e-9).all()
+
+
+def test_index_refuses_weights_summing_to_infinity_and_foreign_leave_one_out_queries():
+    X = np.arange(8.0).reshape(4, 2)
+    with pytest.raises(ValueError, match="sums to infinity"):
+        _core.KdeIndex(X, np.array([1e308, 1e308, 1.0, 1.0]), np.eye(2), 2, 1)
+    index = _core.KdeIndex(X, None, np.eye(2), 2, 1)
+    with pytest.raises(ValueError, match="training set as queries"):
+        index.log_sum(X + 0.5, "gaussian", 1.0, -np.inf, 0.0, True, 0, np.empty(4), 1)

@@ -16,8 +16,10 @@
 // sum so far (L <= S_exact). The shares add up to at most A + rtol * S_exact
 // (Gray & Moore 2003, "Nonparametric density estimation: toward
 // computational tractability"; scikit-learn's KernelDensity uses the same
-// rule). Leaves are summed exactly; nodes holding the query's own point (for
-// leave-one-out sums) are never approximated and that point is left out.
+// rule). Leaves are summed exactly. In leave-one-out sums the query's own
+// point is left out, also from the approximated nodes that hold it. Node
+// weights are summed pairwise up the tree, and the rounding of a node's
+// weight (and of its weight without the own point) is charged to the bound.
 //
 // All sums run in log space with a running maximum, so far from the data the
 // approximate answer is as exact as the exact one. Queries are independent:
@@ -91,6 +93,9 @@ struct KdTree {
     // that sum_i w_i ||s (q - x_i)||^2 = sum_l s_l^2 (W (q_l - c_l)^2 + scatter_l)
     std::vector<double> centroid, scatter;
     index_t max_leaf = 0;
+    // relative rounding of any node's weight: leaves are sums of at most
+    // max_leaf weights, and every parent the sum of its two children
+    double weight_rounding = 0.0;
 };
 
 // Splits on the widest side of the box (measured in scaled units) at the
@@ -173,6 +178,14 @@ inline KdTree build_kd_tree(const std::vector<double>& rows, const std::vector<d
         todo.push_back({left + 1, mid, p.end});
         todo.push_back({left, p.begin, mid});
     }
+    // Parents come before their children: summed from the last node back,
+    // internal weights are pairwise sums of their leaves'.
+    for (index_t k = static_cast<index_t>(t.nodes.size()) - 1; k >= 0; --k) {
+        KdNode& nd = t.nodes[k];
+        if (nd.left >= 0) nd.weight = t.nodes[nd.left].weight + t.nodes[nd.right].weight;
+        nd.log_weight = std::log(nd.weight);
+    }
+    t.weight_rounding = std::numeric_limits<double>::epsilon() * static_cast<double>(t.max_leaf + 70);
     t.lo.resize(t.nodes.size() * d);
     t.hi.resize(t.nodes.size() * d);
     t.centroid.resize(t.nodes.size() * d);
@@ -420,7 +433,13 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
     const index_t d = t.d, n = t.n;
     const double w_self = self >= 0 ? t.w[self] : 0.0;
     double remaining = t.nodes[0].weight - w_self;
+    // Without its own point the total may be a cancellation: such a query is
+    // summed exactly by the caller (NaN says so).
+    const double shaky_below = 1e3 * t.weight_rounding;  // wn / W_node under which wn is not trusted
+    if (self >= 0 && !(remaining >= shaky_below * t.nodes[0].weight))
+        return std::numeric_limits<double>::quiet_NaN();
     if (!(remaining > 0.0)) return neg_inf;
+    const double log_rounding = std::log(t.weight_rounding);
     struct Entry {
         index_t node;
         double lk_lo, lk_hi;
@@ -448,7 +467,7 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
         const double wn = (self >= nd.begin && self < nd.end) ? nd.weight - w_self : nd.weight;
         double dmin2, dmax2;
         box_distances(q, t.lo.data() + node * d, t.hi.data() + node * d, s, d, dmin2, dmax2);
-        if (wn > 0.0)
+        if (wn >= shaky_below * nd.weight && wn > 0.0)
             log_first = std::max(log_first, (wn == nd.weight ? nd.log_weight : std::log(wn)) + log_kernel_d2(kernel, dmax2));
         if (nd.left < 0) break;
         const index_t a = nd.left, b = nd.right;
@@ -487,7 +506,8 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
         const KdNode& nd = t.nodes[e.node];
         const bool has_self = self >= nd.begin && self < nd.end;
         const double wn = has_self ? nd.weight - w_self : nd.weight;
-        if (!(wn > 0.0)) continue;
+        const bool shaky = has_self && !(wn >= shaky_below * nd.weight);  // split it, never skip it
+        if (!shaky && !(wn > 0.0)) continue;
         if (remaining < wn) {  // rounding of the subtractions: R is at least what is still pending
             remaining = wn;
             threshold = log_budget() - std::log(remaining) + log_safety;  // (it may have shrunk)
@@ -511,17 +531,24 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
                 // W in the last place, charged to the budget).
                 const double* c = t.centroid.data() + e.node * d;
                 const double* sc = t.scatter.data() + e.node * d;
-                double sq = 0.0;
+                // sum w (q - x)^2 = W (q - c)^2 + scatter + 2 W (q - c)(c - mean):
+                // the last term, from the rounding of c (a few eps (|c| +
+                // extent)), is charged to the error with W's own rounding
+                double sq = 0.0, centre_err = 0.0;
                 for (index_t l = 0; l < d; ++l) {
                     const double g = (q[l] - c[l]) * s[l];
                     sq += nd.weight * g * g + sc[l] * s[l] * s[l];
+                    const double extent = t.hi[e.node * d + l] - t.lo[e.node * d + l];
+                    centre_err += std::abs(g) * s[l] * (std::abs(c[l]) + extent);
                 }
                 // (the query's own point, at distance 0, adds w_self (1 - 0))
                 const double value = std::max(0.0, nd.weight - sq - w_in);
                 // rounding: the node's moments are sums of cnt terms, the rest a few operations per axis
                 const double cnt = static_cast<double>(nd.end - nd.begin);
-                const double err = std::numeric_limits<double>::epsilon() * (nd.weight + sq) *
-                                   (2.0 * cnt + 4.0 * static_cast<double>(d) + 8.0);
+                const double err = std::numeric_limits<double>::epsilon() *
+                                       ((nd.weight + sq) * (2.0 * cnt + 4.0 * static_cast<double>(d) + 8.0) +
+                                        8.0 * nd.weight * centre_err) +
+                                   t.weight_rounding * nd.weight;
                 if (std::log(err) - log_wn <= threshold) {
                     rescale(log_wn + e.lk_hi);
                     sum += std::exp(std::log(value) - m);
@@ -532,22 +559,25 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
                     return true;
                 }
             }
-            // The midpoint, E = W_n (k_hi - k_lo) / 2.
-            // log_gap = log(k_hi - k_lo) <= log k_hi: a node within its share
-            // by k_hi alone needs no more; one whose k_lo is below k_hi / 2
-            // has log_gap >= log k_hi - log 2.
-            bool fits = e.lk_hi + log_half <= threshold;
+            // The midpoint, E = W_n (k_hi - k_lo) / 2 + (rounding of W_n) k_hi,
+            // that rounding being at most `over` W_n. log_gap = log(k_hi -
+            // k_lo) <= log k_hi: a node within its share by k_hi alone needs
+            // no more; one whose k_lo is below k_hi / 2 has log_gap >= log
+            // k_hi - log 2.
+            const double log_over = has_self ? log_rounding + nd.log_weight - log_wn : log_rounding;
+            const double over = std::exp(log_over);
+            bool fits = e.lk_hi + std::log(0.5 + over) <= threshold;
             if (!fits && !(e.lk_lo < e.lk_hi + log_half && e.lk_hi + 2.0 * log_half > threshold)) {
                 const double log_gap =
                     e.lk_lo == neg_inf ? e.lk_hi : e.lk_hi + std::log1p(-std::exp(e.lk_lo - e.lk_hi));
-                fits = log_gap + log_half <= threshold;
+                fits = log_add(log_gap + log_half, log_over + e.lk_hi) <= threshold;
             }
             if (fits) {
                 rescale(log_wn + e.lk_hi);
                 const double hi = std::exp(log_wn + e.lk_hi - m), lo = std::exp(log_wn + e.lk_lo - m);
                 sum += 0.5 * (hi + lo);
-                lower += lo;
-                spent += 0.5 * (hi - lo);
+                lower += lo * std::max(0.0, 1.0 - over);
+                spent += 0.5 * (hi - lo) + over * hi;
                 remaining -= wn;
                 stale = true;
                 return true;
@@ -593,7 +623,7 @@ double tree_log_sum(const KdTree& t, const double* q, const double* s, Kernel ke
             }
             return false;
         };
-        {
+        if (!shaky) {
             bool done = approximate();
             if (!done && stale) {
                 threshold = log_budget() - std::log(remaining) + log_safety;
@@ -689,7 +719,7 @@ class KdeIndex {
             if (moments <= 0.05 * static_cast<double>(M) * static_cast<double>(ws_.n) * (ws_.d + 2.0))
                 tm = std::make_unique<detail::TaylorMoments>(detail::taylor_moments(t, s.data(), n_threads));
         }
-        total = tree_rows(t, Q, kernel, s.data(), log_atol, rtol, exclude_self, pilot, out, n_threads, tm.get());
+        total = tree_rows(t, Q, kernel, scale, s.data(), log_atol, rtol, exclude_self, pilot, out, n_threads, tm.get());
         if (static_cast<index_t>(pilot.size()) == M) return total;
         std::vector<index_t> rest;
         rest.reserve(M - pilot.size());
@@ -716,7 +746,7 @@ class KdeIndex {
         const double per_exact = dd * static_cast<double>(ws_.n);
         if (per_tree <= 0.8 * per_exact) {
             const KdeTreeWork more =
-                tree_rows(t, Q, kernel, s.data(), log_atol, rtol, exclude_self, rest, out, n_threads, tm.get());
+                tree_rows(t, Q, kernel, scale, s.data(), log_atol, rtol, exclude_self, rest, out, n_threads, tm.get());
             total.queries += more.queries;
             total.nodes += more.nodes;
             total.leaf_points += more.leaf_points;
@@ -792,7 +822,7 @@ class KdeIndex {
         });
     }
 
-    KdeTreeWork tree_rows(const detail::KdTree& t, const DataView<T>& Q, Kernel kernel, const double* s,
+    KdeTreeWork tree_rows(const detail::KdTree& t, const DataView<T>& Q, Kernel kernel, double scale, const double* s,
                           double log_atol, double rtol, bool exclude_self, std::vector<index_t> rows, T* out,
                           int n_threads, const detail::TaylorMoments* tm) const {
         const index_t m = static_cast<index_t>(rows.size());
@@ -833,6 +863,12 @@ class KdeIndex {
                 }
             });
         });
+        // queries the tree could not certify (a leave-one-out total that
+        // cancels): summed exactly
+        std::vector<std::pair<index_t, index_t>> redo;
+        for (index_t k = 0; k < m; ++k)
+            if (std::isnan(static_cast<double>(out[rows[k]]))) redo.emplace_back(rows[k], rows[k] + 1);
+        if (!redo.empty()) exact_runs(scaled(scale), Q, kernel, exclude_self, redo, out, n_threads);
         KdeTreeWork total;
         for (const auto& p : parts) {
             total.queries += p.queries;
