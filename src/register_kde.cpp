@@ -70,7 +70,8 @@ class Index {
         if (!(scale > 0.0) || !std::isfinite(scale)) throw std::invalid_argument("scale must be positive and finite");
         if (std::isnan(log_atol) || !(rtol >= 0.0) || !std::isfinite(rtol))
             throw std::invalid_argument("the tolerances must be non-negative numbers");
-        if (method < 0 || method > 2) throw std::invalid_argument("method must be 0 (exact), 1 (tree) or 2 (automatic)");
+        if (method < 0 || method > 3)
+            throw std::invalid_argument("method must be 0 (exact), 1 (tree), 2 (automatic) or 3 (grid)");
         const Kernel k = kernel_from_string(kernel);
         KdeTreeWork work;
         std::visit(
@@ -108,6 +109,7 @@ class Index {
         r["nodes"] = work.nodes;
         r["leaf_points"] = work.leaf_points;
         r["expansions"] = work.expansions;
+        r["grid_queries"] = work.grid_queries;
         return r;
     }
 
@@ -176,8 +178,10 @@ void register_kde(py::module_& m) {
         .def("log_sum", &Index::log_sum, py::arg("queries"), py::arg("kernel"), py::arg("scale"), py::arg("log_atol"),
              py::arg("rtol"), py::arg("exclude_self"), py::arg("method"), py::arg("out"), py::arg("n_threads") = 1,
              "out[j] = log sum_i w_i k(scale ||(q_j - x_i) U||). method 0: exact; 1: the tree, within "
-             "exp(log_atol) + rtol * sum of the exact sum; 2: the cheaper of the two by a pilot of the queries. "
-             "Returns what the tree did (queries, nodes, leaf kernel evaluations, Taylor expansions).")
+             "exp(log_atol) + rtol * sum of the exact sum; 2: automatic (the grid for Gaussian kernels in one or two "
+             "dimensions when it is cheap, else the cheaper of tree and exact by a pilot of the queries); 3: the "
+             "grid, the queries it cannot certify on the tree. Returns what the grid and the tree did (queries, "
+             "nodes, leaf kernel evaluations, Taylor expansions, grid queries).")
         .def("build_tree", &Index::build_tree,
              "Builds the k-d tree now (otherwise it is built by the first evaluation with a tolerance).")
         .def_property_readonly("train", &Index::train, "The training points (the array the index was built on).")

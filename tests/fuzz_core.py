@@ -194,12 +194,12 @@ def one_input(data):
                 labels = call(Z, sw, ks)
                 assert labels.shape == (len(ks), n)
                 assert all(len(np.unique(row)) == k for row, k in zip(labels, ks))
-            elif which == 9:  # the fitted KDE index, exact and on its tree
+            elif which == 9:  # the fitted KDE index: exact, on its tree and on its grid
                 m = fdp.ConsumeIntInRange(0, 20)
                 index = _core.KdeIndex(X, sw, _array(fdp, (d, d)), fdp.ConsumeIntInRange(0, 4), threads)
                 index.log_sum(_array(fdp, (m, d), xdtype), KERNELS[fdp.ConsumeIntInRange(0, len(KERNELS) - 1)],
                               fdp.ConsumeFloat(), fdp.ConsumeFloat(), fdp.ConsumeFloat(), fdp.ConsumeBool(),
-                              fdp.ConsumeIntInRange(-1, 3), _array(fdp, (m,), xdtype), threads)
+                              fdp.ConsumeIntInRange(-1, 4), _array(fdp, (m,), xdtype), threads)
             else:
                 m = fdp.ConsumeIntInRange(0, 20)
                 _core.kde_log_sum(X, sw, _array(fdp, (m, d), xdtype), _array(fdp, (d, d)),

@@ -906,11 +906,13 @@ def test_select_bandwidth(data, method, kernel):
     bandwidth=st.one_of(st.floats(1e-3, 1e3), st.sampled_from([1e-30, 1e30])),
     tolerance=st.sampled_from([(0.0, 1e-3), (0.0, 1e-9), (1e-5, 0.0), (1e-3, 0.1)]),
     leaf_size=st.integers(1, 5),
+    method=st.sampled_from(["tree", "grid"]),
 )
 @_settings(300)
-def test_kde_tree_within_bound_on_awkward_data(data, query, kernel, bandwidth, tolerance, leaf_size):
-    """The engine's tree (small leaves, so nodes are bounded and pruned) keeps
-    every value within atol + rtol * exact of the exact sum."""
+def test_kde_tree_within_bound_on_awkward_data(data, query, kernel, bandwidth, tolerance, leaf_size, method):
+    """The engine's tree (small leaves, so nodes are bounded and pruned) and
+    its grid (Gaussian sums in one and two dimensions; the rest on the tree)
+    keep every value within atol + rtol * exact of the exact sum."""
     from gaussmix._kde_core import index_log_sums
 
     CASES["test_kde_tree_within_bound_on_awkward_data"] += 1
@@ -927,7 +929,7 @@ def test_kde_tree_within_bound_on_awkward_data(data, query, kernel, bandwidth, t
     log_norm = -math.log(X.shape[0]) - d * math.log(bandwidth) + log_kernel_norm(kernel, d)
     exact = index_log_sums(index, Q, kernel, 2, scale=1 / bandwidth, method="exact")
     approx = index_log_sums(index, Q, kernel, 2, scale=1 / bandwidth, log_norm=log_norm, atol=atol, rtol=rtol,
-                            method="tree")
+                            method=method)
     a, e = approx + log_norm, exact + log_norm
     assert not np.any(np.isnan(a))
     with np.errstate(invalid="ignore", over="ignore"):

@@ -69,7 +69,7 @@ def log_kernel_norm(kernel, d):
 # much as a hundred evaluations).
 LEAF_SIZE = 256
 
-_METHODS = {"exact": 0, "tree": 1, "auto": 2}
+_METHODS = {"exact": 0, "tree": 1, "auto": 2, "grid": 3}
 
 # From this many points, the bandwidth searches' leave-one-out sums run on the
 # tree with this relative tolerance: every log-likelihood term is then within
@@ -114,7 +114,7 @@ def index_log_sums(index, queries, kernel, n_threads, *, scale=1.0, log_norm=0.0
     """
     out = np.empty(queries.shape[0], dtype=index.train.dtype)
     log_atol = math.log(atol) - log_norm if atol > 0 else -math.inf
-    code = _METHODS[method] if (atol > 0 or rtol > 0 or method == "tree") else 0
+    code = _METHODS[method] if (atol > 0 or rtol > 0 or method in ("tree", "grid")) else 0
     index.log_sum(aligned(queries, index.train.dtype), kernel, float(scale), log_atol, float(rtol), bool(exclude_self), code, out,
                   n_threads)
     return out

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "kde.hpp"
+#include "kde_grid.hpp"
 
 namespace gaussmix {
 
@@ -46,6 +47,7 @@ struct KdeTreeWork {
     index_t nodes = 0;        // nodes whose bounds were computed
     index_t leaf_points = 0;  // kernel evaluations in leaves
     index_t expansions = 0;   // nodes summed by their Taylor expansion
+    index_t grid_queries = 0; // queries answered by the grid (kde_grid.hpp)
 };
 
 namespace detail {
@@ -684,9 +686,12 @@ class KdeIndex {
     index_t d() const { return ws_.d; }
 
     // out[j] = log sum_i w_i k(scale * ||(q_j - x_i) U||). method: 0 exact,
-    // 1 tree, 2 automatic (a pilot of the queries runs on the tree; the rest
-    // follow the cheaper path by the work it measured). With the tree,
-    // |sum - exact| <= exp(log_atol) + rtol * exact per query.
+    // 1 tree, 2 automatic, 3 grid (Gaussian kernel, D <= 2; queries the grid
+    // cannot certify go to the tree). With a tolerance, automatic sums
+    // Gaussian kernels in D <= 2 on the grid when its modelled cost is under
+    // a quarter of the exact sum's; the other queries run a pilot on the
+    // tree and follow the cheaper path by the work it measured. Approximate
+    // sums honour |sum - exact| <= exp(log_atol) + rtol * exact per query.
     KdeTreeWork log_sum(const DataView<T>& Q, Kernel kernel, double scale, double log_atol, double rtol,
                         bool exclude_self, int method, T* out, int n_threads) const {
         if (Q.d != ws_.d) throw std::invalid_argument("queries and training data differ in the number of features");
@@ -700,69 +705,22 @@ class KdeIndex {
             exact(Q, kernel, scale, exclude_self, 0, M, out, n_threads);
             return total;
         }
-        const detail::KdTree& t = tree();
-        std::vector<double> s(ws_.d);
-        for (index_t l = 0; l < ws_.d; ++l) s[l] = axis_scale_[l] * scale;
-        // The pilot: every stride-th query (the whole call when method is 1).
-        index_t stride = 1;
-        if (method == 2) stride = std::max<index_t>(1, std::min<index_t>(M / 16, 32));
-        std::vector<index_t> pilot;
-        for (index_t j = 0; j < M; j += stride) pilot.push_back(j);
-        if (method == 2 && stride == 1 && M > 8) pilot.resize(8);
-        // Gaussian sums in D <= 3 also try each node's Taylor expansion.
-        std::unique_ptr<detail::TaylorMoments> tm;
-        // Their moments cost about (levels x terms) per point: made only when
-        // that is under 5 % of the exact sum over these queries.
-        if (kernel == Kernel::gaussian && ws_.d <= 3) {
-            const double terms = ws_.d == 1 ? 24.0 : ws_.d == 2 ? 105.0 : 220.0;
-            const double moments = 4.0 * 4.0 * terms * static_cast<double>(ws_.n);
-            if (moments <= 0.05 * static_cast<double>(M) * static_cast<double>(ws_.n) * (ws_.d + 2.0))
-                tm = std::make_unique<detail::TaylorMoments>(detail::taylor_moments(t, s.data(), n_threads));
+        std::vector<index_t> rows;
+        bool gridded = false;
+        if ((method == 3 || method == 2) && kernel == Kernel::gaussian && ws_.d <= 2 && tolerant) {
+            rows = grid_rows(Q, scale, log_atol, rtol, exclude_self, method == 3, out, n_threads, total);
+            gridded = total.grid_queries > 0;
+        } else {
+            rows.resize(M);
+            std::iota(rows.begin(), rows.end(), index_t(0));
         }
-        total = tree_rows(t, Q, kernel, scale, s.data(), log_atol, rtol, exclude_self, pilot, out, n_threads, tm.get());
-        if (static_cast<index_t>(pilot.size()) == M) return total;
-        std::vector<index_t> rest;
-        rest.reserve(M - pilot.size());
-        {
-            index_t k = 0;
-            for (index_t j = 0; j < M; ++j) {
-                if (k < static_cast<index_t>(pilot.size()) && pilot[k] == j) {
-                    ++k;
-                    continue;
-                }
-                rest.push_back(j);
-            }
-        }
-        // Cost per query, in units of about a third of a nanosecond: the
-        // vectorised exact sum takes D + 2 per training point, a leaf point
-        // about three times that (one query per load, and cache misses), the
-        // bounds of a node about 400 (measured on AVX2 and AVX-512, D = 1..20).
-        const double dd = static_cast<double>(ws_.d) + 2.0;
-        const double terms = tm ? static_cast<double>(tm->a.size()) : 0.0;
-        const double per_tree = (3.0 * dd * static_cast<double>(total.leaf_points) +
-                                 400.0 * static_cast<double>(total.nodes) +
-                                 (4.0 * terms + 200.0) * static_cast<double>(total.expansions)) /
-                                static_cast<double>(pilot.size());
-        const double per_exact = dd * static_cast<double>(ws_.n);
-        if (per_tree <= 0.8 * per_exact) {
-            const KdeTreeWork more =
-                tree_rows(t, Q, kernel, scale, s.data(), log_atol, rtol, exclude_self, rest, out, n_threads, tm.get());
-            total.queries += more.queries;
-            total.nodes += more.nodes;
-            total.leaf_points += more.leaf_points;
-            total.expansions += more.expansions;
-            return total;
-        }
-        // exact for the rest, in contiguous runs between pilot queries
-        const detail::WhitenedSet<T> sc = scaled(scale);
-        std::vector<std::pair<index_t, index_t>> runs;
-        for (std::size_t k = 0; k < rest.size();) {
-            std::size_t e = k + 1;
-            while (e < rest.size() && rest[e] == rest[e - 1] + 1) ++e;
-            runs.emplace_back(rest[k], rest[e - 1] + 1);
-            k = e;
-        }
-        exact_runs(sc, Q, kernel, exclude_self, runs, out, n_threads);
+        if (rows.empty()) return total;
+        const KdeTreeWork more = tree_or_exact(Q, kernel, scale, log_atol, rtol, exclude_self, method == 2,
+                                               gridded, std::move(rows), out, n_threads);
+        total.queries += more.queries;
+        total.nodes += more.nodes;
+        total.leaf_points += more.leaf_points;
+        total.expansions += more.expansions;
         return total;
     }
 
@@ -773,6 +731,9 @@ class KdeIndex {
     std::vector<double> axis_scale_;
     mutable std::once_flag tree_once_;
     mutable std::unique_ptr<detail::KdTree> tree_;
+    struct GridCoordinates;
+    mutable std::once_flag grid_once_;
+    mutable std::unique_ptr<GridCoordinates> grid_;
 
     const detail::KdTree& tree() const {
         std::call_once(tree_once_, [&] {
@@ -800,6 +761,189 @@ class KdeIndex {
             for (auto& v : sc.qu) v *= scale;
         }
         return sc;
+    }
+
+    // The rows of Q on the tree (with `choose`, after a pilot: the tree only
+    // where the pilot found it cheaper than the exact sum; with `few_exact`,
+    // a handful of rows are summed exactly).
+    KdeTreeWork tree_or_exact(const DataView<T>& Q, Kernel kernel, double scale, double log_atol, double rtol,
+                              bool exclude_self, bool choose, bool few_exact, std::vector<index_t> rows, T* out,
+                              int n_threads) const {
+        const index_t M = static_cast<index_t>(rows.size());
+        // A few queries (those the grid left) are not worth a tree (building
+        // one costs about as much as 2000 / (D + 2) exact sums); the choice
+        // does not depend on whether the tree exists, so results do not either.
+        if (few_exact && static_cast<double>(M) * (ws_.d + 2.0) < 2000.0) {
+            std::vector<std::pair<index_t, index_t>> runs;
+            for (const index_t j : rows) runs.emplace_back(j, j + 1);
+            exact_runs(scaled(scale), Q, kernel, exclude_self, runs, out, n_threads);
+            return KdeTreeWork{};
+        }
+        const detail::KdTree& t = tree();
+        std::vector<double> s(ws_.d);
+        for (index_t l = 0; l < ws_.d; ++l) s[l] = axis_scale_[l] * scale;
+        // The pilot: every stride-th query (all of them without a choice).
+        index_t stride = 1;
+        if (choose) stride = std::max<index_t>(1, std::min<index_t>(M / 16, 32));
+        std::vector<index_t> pilot, rest;
+        for (index_t k = 0; k < M; ++k) (k % stride == 0 ? pilot : rest).push_back(rows[k]);
+        if (choose && stride == 1 && M > 8) {
+            rest.insert(rest.begin(), pilot.begin() + 8, pilot.end());
+            pilot.resize(8);
+            std::sort(rest.begin(), rest.end());
+        }
+        // Gaussian sums in D <= 3 also try each node's Taylor expansion.
+        std::unique_ptr<detail::TaylorMoments> tm;
+        // Their moments cost about (levels x terms) per point: made only when
+        // that is under 5 % of the exact sum over these queries.
+        if (kernel == Kernel::gaussian && ws_.d <= 3) {
+            const double terms = ws_.d == 1 ? 24.0 : ws_.d == 2 ? 105.0 : 220.0;
+            const double moments = 4.0 * 4.0 * terms * static_cast<double>(ws_.n);
+            if (moments <= 0.05 * static_cast<double>(M) * static_cast<double>(ws_.n) * (ws_.d + 2.0))
+                tm = std::make_unique<detail::TaylorMoments>(detail::taylor_moments(t, s.data(), n_threads));
+        }
+        KdeTreeWork total =
+            tree_rows(t, Q, kernel, scale, s.data(), log_atol, rtol, exclude_self, pilot, out, n_threads, tm.get());
+        if (rest.empty()) return total;
+        // Cost per query, in units of about a third of a nanosecond: the
+        // vectorised exact sum takes D + 2 per training point, a leaf point
+        // about three times that (one query per load, and cache misses), the
+        // bounds of a node about 400 (measured on AVX2 and AVX-512, D = 1..20).
+        const double dd = static_cast<double>(ws_.d) + 2.0;
+        const double terms = tm ? static_cast<double>(tm->a.size()) : 0.0;
+        const double per_tree = (3.0 * dd * static_cast<double>(total.leaf_points) +
+                                 400.0 * static_cast<double>(total.nodes) +
+                                 (4.0 * terms + 200.0) * static_cast<double>(total.expansions)) /
+                                static_cast<double>(pilot.size());
+        const double per_exact = dd * static_cast<double>(ws_.n);
+        if (per_tree <= 0.8 * per_exact) {
+            const KdeTreeWork more =
+                tree_rows(t, Q, kernel, scale, s.data(), log_atol, rtol, exclude_self, rest, out, n_threads, tm.get());
+            total.queries += more.queries;
+            total.nodes += more.nodes;
+            total.leaf_points += more.leaf_points;
+            total.expansions += more.expansions;
+            return total;
+        }
+        // exact for the rest, in contiguous runs
+        std::vector<std::pair<index_t, index_t>> runs;
+        for (std::size_t k = 0; k < rest.size();) {
+            std::size_t e = k + 1;
+            while (e < rest.size() && rest[e] == rest[e - 1] + 1) ++e;
+            runs.emplace_back(rest[k], rest[e - 1] + 1);
+            k = e;
+        }
+        exact_runs(scaled(scale), Q, kernel, exclude_self, runs, out, n_threads);
+        return total;
+    }
+
+    // Gaussian sums on the grid of kde_grid.hpp. Writes the queries whose
+    // bound meets the tolerance and returns the others (all of them when no
+    // grid fits, or, unless `force`, when the grid would not cost under a
+    // quarter of the exact sum).
+    std::vector<index_t> grid_rows(const DataView<T>& Q, double scale, double log_atol, double rtol, bool exclude_self,
+                                   bool force, T* out, int n_threads, KdeTreeWork& work) const {
+        const index_t M = Q.n, n = ws_.n, d = ws_.d;
+        std::vector<index_t> rows;
+        const GridCoordinates& gc = grid_coordinates();
+        const double atol = std::exp(log_atol);
+        // t = (y - origin) * f per axis: the kernel is exp(-|t_q - t_i|^2)
+        double f[2], tmin[2], tmax[2];
+        for (index_t l = 0; l < d; ++l) {
+            f[l] = axis_scale_[l] * scale * std::sqrt(0.5);
+            tmin[l] = (gc.lo[l] - gc.origin[l]) * f[l];
+            tmax[l] = (gc.hi[l] - gc.origin[l]) * f[l];
+        }
+        const detail::GaussGridPlan plan =
+            detail::plan_gauss_grid(static_cast<int>(d), tmin, tmax, n, M, atol, rtol, gc.w_total);
+        const double exact_cost = (static_cast<double>(d) + 2.0) * static_cast<double>(n) * static_cast<double>(M);
+        if (!(plan.cost < std::numeric_limits<double>::infinity()) || (!force && plan.cost > 0.25 * exact_cost)) {
+            rows.resize(M);
+            std::iota(rows.begin(), rows.end(), index_t(0));
+            return rows;
+        }
+        // (one dimension: the training points in ascending order, which spares
+        // the grid a sort)
+        const std::vector<double>& ty = d == 1 ? gc.y_sorted : gc.y;
+        const std::vector<double>& tw = d == 1 ? gc.w_sorted : gc.w;
+        std::vector<double> tt(n * d), tq(M * d), sum(M), bound(M);
+        parallel_for((n + 4095) / 4096, threads_for(static_cast<double>(n) * 4.0, n_threads), [&](index_t b) {
+            for (index_t i = b * 4096; i < std::min(n, (b + 1) * 4096); ++i)
+                for (index_t l = 0; l < d; ++l) tt[i * d + l] = (ty[i * d + l] - gc.origin[l]) * f[l];
+        });
+        parallel_for((M + 4095) / 4096, threads_for(static_cast<double>(M) * 20.0, n_threads), [&](index_t b) {
+            double y[2];
+            for (index_t j = b * 4096; j < std::min(M, (b + 1) * 4096); ++j) {
+                detail::whiten_row(Q.row(j), ws_.center.data(), ws_.qu.data(), d, y);
+                for (index_t l = 0; l < d; ++l) tq[j * d + l] = (y[l] - gc.origin[l]) * f[l];
+            }
+        });
+        detail::gauss_grid_sums(plan, n, tt.data(), tw.data(), gc.w_total, M, tq.data(), sum.data(), bound.data(),
+                                n_threads);
+        const double eps = std::numeric_limits<double>::epsilon();
+        std::vector<char> certified(M);
+        parallel_for((M + 4095) / 4096, threads_for(static_cast<double>(M) * 30.0, n_threads), [&](index_t b) {
+            for (index_t j = b * 4096; j < std::min(M, (b + 1) * 4096); ++j) {
+                double v = sum[j], e = bound[j];
+                if (exclude_self) {  // the own term, exactly
+                    v -= gc.w[j];
+                    e += 2.0 * eps * std::abs(sum[j]);
+                }
+                const double lower = v - e;
+                certified[j] = lower > 0.0 && e <= atol + rtol * lower;
+                if (certified[j]) out[j] = static_cast<T>(std::log(v));
+            }
+        });
+        for (index_t j = 0; j < M; ++j)
+            if (!certified[j]) rows.push_back(j);
+        work.grid_queries += M - static_cast<index_t>(rows.size());
+        return rows;
+    }
+
+    struct GridCoordinates {
+        std::vector<double> y;  // n x d whitened (unscaled) training points
+        std::vector<double> w;  // their weights
+        std::vector<double> y_sorted, w_sorted;  // one dimension: both in ascending order of y
+        double w_total = 0.0;
+        double lo[2] = {0.0, 0.0}, hi[2] = {0.0, 0.0}, origin[2] = {0.0, 0.0};
+    };
+
+    const GridCoordinates& grid_coordinates() const {
+        std::call_once(grid_once_, [&] {
+            auto g = std::make_unique<GridCoordinates>();
+            const index_t n = train_.n, d = train_.d;
+            g->y.resize(n * d);
+            g->w.resize(n);
+            for (index_t l = 0; l < d; ++l) {
+                g->lo[l] = std::numeric_limits<double>::infinity();
+                g->hi[l] = -std::numeric_limits<double>::infinity();
+            }
+            for (index_t i = 0; i < n; ++i) {
+                detail::whiten_row(train_.row(i), ws_.center.data(), ws_.qu.data(), d, &g->y[i * d]);
+                g->w[i] = train_.weight(i);
+                g->w_total += g->w[i];
+                for (index_t l = 0; l < d; ++l) {
+                    g->lo[l] = std::min(g->lo[l], g->y[i * d + l]);
+                    g->hi[l] = std::max(g->hi[l], g->y[i * d + l]);
+                }
+            }
+            // an upper bound of the total weight despite rounding
+            g->w_total *= 1.0 + 1.01 * static_cast<double>(n) * std::numeric_limits<double>::epsilon();
+            for (index_t l = 0; l < d; ++l) g->origin[l] = 0.5 * (g->lo[l] + g->hi[l]);
+            if (d == 1) {
+                std::vector<index_t> by(n);
+                std::iota(by.begin(), by.end(), index_t(0));
+                std::sort(by.begin(), by.end(), [&](index_t a, index_t b) { return g->y[a] < g->y[b]; });
+                g->y_sorted.resize(n);
+                g->w_sorted.resize(n);
+                for (index_t i = 0; i < n; ++i) {
+                    g->y_sorted[i] = g->y[by[i]];
+                    g->w_sorted[i] = g->w[by[i]];
+                }
+            }
+            grid_ = std::move(g);
+        });
+        return *grid_;
     }
 
     void exact(const DataView<T>& Q, Kernel kernel, double scale, bool exclude_self, index_t q0, index_t q1, T* out,
