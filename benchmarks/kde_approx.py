@@ -1,7 +1,7 @@
-"""Kernel sums with a tolerance: gaussmix's certified tree against its exact
-sum and the peers' approximate methods, on the same data in one run.
+"""Kernel sums with a tolerance: gaussmix's certified grid and tree against
+its exact sum and the peers' approximate methods, on the same data in one run.
 
-    python benchmarks/kde_approx.py [--threads N] [--cases A1,A2,A3] [--scale S]
+    python benchmarks/kde_approx.py [--threads N] [--cases A1,A2,A3,A4] [--scale S]
 
 Cases (Gaussian kernel; --scale shrinks N and the queries together):
 
@@ -13,9 +13,14 @@ Cases (Gaussian kernel; --scale shrinks N and the queries together):
   with the same rtol.
 * A3: 5-D, ten well separated clusters, train 2e5, query 2e5, rtol 1e-3,
   Scott's bandwidth. Peer: scikit-learn's KernelDensity with the same rtol.
+* A4: ``KernelDensity(bandwidth="cv_ml")`` on 1e6 1-D points (the data of
+  A1): the whole bandwidth search, whose leave-one-out sums carry rtol 1e-10.
+  Beside it, the same search with exact sums (one exact leave-one-out pass
+  on --subset points, scaled to all points and to the search's passes), and
+  the largest error of the leave-one-out sums at the chosen bandwidth.
 
 gaussmix runs ``KernelDensity(bandwidth=h, rtol=...)`` (the engine chooses
-the tree or the exact sum) and the exact ``KernelDensity(bandwidth=h)``.
+the grid, the tree or the exact sum) and the exact ``KernelDensity(bandwidth=h)``.
 Where a full exact run or a peer would take minutes, it runs on the first
 ``--subset`` queries and its time is scaled to all of them ("extrapolated").
 Every approximate answer is compared with the exact one on the queries both
@@ -49,6 +54,11 @@ def case_data(name, scale, rng):
 
         X, Q = draw(n), draw(n)
         rtol = 1e-6
+    elif name == "A4":
+        n = int(1e6 * scale)
+        X = np.concatenate([rng.normal(size=n // 2), rng.normal(2.0, 0.5, size=n - n // 2)])[:, None]
+        Q = X
+        rtol = 1e-10
     elif name == "A3":
         n = int(2e5 * scale)
         centres = rng.normal(size=(10, 5)) * 20.0
@@ -83,7 +93,46 @@ def max_rel_error(approx_log, exact_log):
     return float(np.max(rel))
 
 
+def run_cv_ml(name, scale, threads, subset, rng):
+    from gaussmix import _kde_core
+
+    X, _, _, _ = case_data(name, scale, rng)
+    n, d = X.shape
+    passes = []
+    real = _kde_core.index_log_sums
+
+    def counted(*args, **kwargs):
+        passes.append(kwargs.get("rtol", 0.0))
+        return real(*args, **kwargs)
+
+    _kde_core.index_log_sums = counted
+    try:
+        t_search, kde = timed(lambda: gaussmix.KernelDensity(bandwidth="cv_ml", n_jobs=threads).fit(X))
+    finally:
+        _kde_core.index_log_sums = real
+    h = kde.bandwidth_
+    rtol = _kde_core.cv_rtol(n)
+    # the leave-one-out sums at h: all of them as the search made them, and
+    # exactly on the first `subset` points (the full sum less the own term)
+    index = _kde_core.build_index(X, None, np.eye(d), threads or 2)
+    loo = real(index, X, "gaussian", threads or 2, scale=1 / h, rtol=rtol, exclude_self=True)
+    k = min(n, subset)
+    t_exact, full = timed(lambda: real(index, X[:k], "gaussian", threads or 2, scale=1 / h, method="exact"))
+    exact_loo = full + np.log(-np.expm1(-full))  # log(sum - 1): the own kernel value is 1
+    err = max_rel_error(loo[:k], exact_loo)
+    t_exact_search = t_exact * n / k * len(passes)
+    rows = [
+        (name, f"gaussmix KernelDensity(bandwidth='cv_ml'), h = {h:.4g}", t_search,
+         f"{len(passes)} leave-one-out passes", 1.0, f"{err:.2e} <= {rtol:g}"),
+        (name, "the same search with exact sums", t_exact_search, f"extrapolated from {k} points, 1 pass",
+         t_exact_search / t_search, "exact"),
+    ]
+    return (n, n, d, h), rows
+
+
 def run_case(name, scale, threads, subset, rng):
+    if name == "A4":
+        return run_cv_ml(name, scale, threads, subset, rng)
     X, Q, h, rtol = case_data(name, scale, rng)
     n, d = X.shape
     m = len(Q)
@@ -130,7 +179,7 @@ def run_case(name, scale, threads, subset, rng):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--cases", default="A1,A2,A3")
+    parser.add_argument("--cases", default="A1,A2,A3,A4")
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--subset", type=int, default=2000)
     args = parser.parse_args()

@@ -122,6 +122,15 @@ class Index {
             index_);
     }
 
+    void build_grid() const {
+        std::visit(
+            [](const auto& idx) {
+                py::gil_scoped_release release;
+                idx->build_grid();
+            },
+            index_);
+    }
+
     py::tuple state() const {
         return py::make_tuple(train_, weight_ ? py::object(*weight_) : py::object(py::none()), whiten_, leaf_size_);
     }
@@ -184,6 +193,9 @@ void register_kde(py::module_& m) {
              "nodes, leaf kernel evaluations, Taylor expansions, grid queries).")
         .def("build_tree", &Index::build_tree,
              "Builds the k-d tree now (otherwise it is built by the first evaluation with a tolerance).")
+        .def("build_grid", &Index::build_grid,
+             "Prepares the grid's coordinates now, in one or two dimensions (otherwise the first evaluation "
+             "on the grid does).")
         .def_property_readonly("train", &Index::train, "The training points (the array the index was built on).")
         .def_property_readonly("whiten", &Index::whiten, "The whitening factor U distances are measured with.")
         .def(py::pickle([](const Index& i) { return i.state(); },

@@ -21,6 +21,7 @@ from ._kde_core import (
     leave_one_out_log_likelihood,
     log_kernel_sums,
     maximize_over_log_scale,
+    prepare_index,
 )
 from ._validation import aligned, effective_n_threads
 
@@ -295,7 +296,7 @@ class gaussian_kde:
         # zero weights are left out of the engine's sums and running maximum
         index = build_index(x, np.asarray(weights, dtype=np.float64), _whitening(cho), effective_n_threads(None))
         if getattr(self, "atol", 0.0) > 0 or getattr(self, "rtol", 0.0) > 0:
-            index.build_tree()
+            prepare_index(index, "gaussian")
         self.__dict__["_index"] = (dataset, weights, cho.tobytes(), index)
         return index
 

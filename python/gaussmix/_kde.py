@@ -22,6 +22,7 @@ from ._kde_core import (
     log_kernel_norm,
     maximize_over_log_grid,
     maximize_over_log_scale,
+    prepare_index,
 )
 from ._validation import (
     check_float_array,
@@ -307,10 +308,10 @@ class KernelDensity(BaseEstimator):
         self._sum_weight = float(n if sw is None else np.sum(sw))
         if self._native:
             # the training set prepared once for every evaluation, and the
-            # tree when there is a tolerance
+            # grid or the tree when there is a tolerance
             self._index = build_index(X, sw, np.eye(d), effective_n_threads(self.n_jobs))
             if self.atol > 0 or self.rtol > 0:
-                self._index.build_tree()
+                prepare_index(self._index, self.kernel)
         if not self._native:
             params = self.get_params()
             params.pop("n_jobs")

@@ -101,6 +101,15 @@ def build_index(train, train_weight, whiten, n_threads):
     )
 
 
+def prepare_index(index, kernel):
+    """Builds, at fit, what sums with a tolerance will use: the grid's
+    coordinates for Gaussian kernels in one or two dimensions, else the tree."""
+    if kernel == "gaussian" and index.train.shape[1] <= 2:
+        index.build_grid()
+    else:
+        index.build_tree()
+
+
 def index_log_sums(index, queries, kernel, n_threads, *, scale=1.0, log_norm=0.0, atol=0.0, rtol=0.0,
                    exclude_self=False, method="auto"):
     """log sum_i w_i k(scale ||(q_j - x_i) U||) for every query row, from a
@@ -154,20 +163,28 @@ def leave_one_out_log_likelihood(X, weights, index, scale, kernel, n_threads, rt
     with U the whitening factor ``index`` was built with. With unit weights
     this is the plain leave-one-out log-likelihood. Returns -inf when some
     sample has no neighbour inside a compact kernel. With ``rtol`` > 0 each
-    sum may come from the tree, within ``rtol`` relative of the exact one.
+    sum may come from the grid or the tree, within ``rtol`` relative of the
+    exact one.
     """
     n, d = X.shape
-    w = np.ones(n) if weights is None else weights
-    total = float(np.sum(w))
     sums = index_log_sums(index, X, kernel, n_threads, scale=scale, rtol=rtol, exclude_self=True,
                           method="auto" if rtol > 0 else "exact")
+    log_det = float(np.sum(np.log(np.abs(np.diag(index.whiten))))) + d * math.log(scale)
+    if weights is None:  # every term has the same normaliser: one pass over the sums
+        if n < 2:
+            return -np.inf
+        total = float(np.sum(sums, dtype=np.float64))
+        if not np.isfinite(total):  # -inf: a sample without neighbours
+            return -np.inf
+        return total + n * (log_det + log_kernel_norm(kernel, d) - math.log(n - 1))
+    w = weights
+    total = float(np.sum(w))
     # Zero-weight samples are neither scored (0 * -inf would be NaN) nor,
     # inside the engine, counted as anyone's neighbour.
     scored = w > 0
     rest = total - w[scored]
     if np.any(rest <= 0):
         return -np.inf
-    log_det = float(np.sum(np.log(np.abs(np.diag(index.whiten))))) + d * math.log(scale)
     with np.errstate(invalid="ignore", divide="ignore"):
         terms = sums[scored].astype(np.float64) - np.log(rest) + log_det + log_kernel_norm(kernel, d)
     if np.any(np.isneginf(terms)):

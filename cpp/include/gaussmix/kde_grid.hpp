@@ -234,14 +234,19 @@ inline BoxedPoints box_points(const GaussGridPlan& pl, index_t n, const double* 
         keys[i] = k;
     }
     BoxedPoints bp{Slots(keys, pl.g[0] * g1), {}, {}, {}};
-    const std::vector<index_t> at = bp.slots.positions(keys);
     bp.v.resize(n * d);
     bp.w.resize(n);
-    for (index_t i = 0; i < n; ++i) {
-        const index_t k = keys[i], j = at[i];
-        bp.v[j * d] = train[i * d] - gb.centre(d == 2 ? k / g1 : k, 0);
-        if (d == 2) bp.v[j * d + 1] = train[i * d + 1] - gb.centre(k % g1, 1);
-        bp.w[j] = w[i];
+    if (d == 1 && std::is_sorted(keys.begin(), keys.end())) {  // already grouped
+        for (index_t i = 0; i < n; ++i) bp.v[i] = train[i] - gb.centre(keys[i], 0);
+        std::copy(w, w + n, bp.w.begin());
+    } else {
+        const std::vector<index_t> at = bp.slots.positions(keys);
+        for (index_t i = 0; i < n; ++i) {
+            const index_t k = keys[i], j = at[i];
+            bp.v[j * d] = train[i * d] - gb.centre(d == 2 ? k / g1 : k, 0);
+            if (d == 2) bp.v[j * d + 1] = train[i * d + 1] - gb.centre(k % g1, 1);
+            bp.w[j] = w[i];
+        }
     }
     const index_t S = bp.slots.size();
     bp.weight.assign(S, 0.0);

@@ -681,6 +681,10 @@ class KdeIndex {
 
     // Builds the tree now rather than on the first evaluation with a tolerance.
     void build_tree() const { (void)tree(); }
+    // Prepares the grid's coordinates now (D <= 2).
+    void build_grid() const {
+        if (ws_.d <= 2) (void)grid_coordinates();
+    }
 
     index_t n() const { return ws_.n; }
     index_t d() const { return ws_.d; }
@@ -931,14 +935,14 @@ class KdeIndex {
             g->w_total *= 1.0 + 1.01 * static_cast<double>(n) * std::numeric_limits<double>::epsilon();
             for (index_t l = 0; l < d; ++l) g->origin[l] = 0.5 * (g->lo[l] + g->hi[l]);
             if (d == 1) {
-                std::vector<index_t> by(n);
-                std::iota(by.begin(), by.end(), index_t(0));
-                std::sort(by.begin(), by.end(), [&](index_t a, index_t b) { return g->y[a] < g->y[b]; });
+                std::vector<std::pair<double, double>> yw(n);
+                for (index_t i = 0; i < n; ++i) yw[i] = {g->y[i], g->w[i]};
+                std::sort(yw.begin(), yw.end());
                 g->y_sorted.resize(n);
                 g->w_sorted.resize(n);
                 for (index_t i = 0; i < n; ++i) {
-                    g->y_sorted[i] = g->y[by[i]];
-                    g->w_sorted[i] = g->w[by[i]];
+                    g->y_sorted[i] = yw[i].first;
+                    g->w_sorted[i] = yw[i].second;
                 }
             }
             grid_ = std::move(g);
