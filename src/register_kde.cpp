@@ -3,7 +3,7 @@
 
 #include "binding.hpp"
 #include "gaussmix/kde.hpp"
-#include "gaussmix/kde_tree.hpp"
+#include "gaussmix/kde_index.hpp"
 
 #include <cmath>
 #include <cstring>

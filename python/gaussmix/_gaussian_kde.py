@@ -164,9 +164,10 @@ class gaussian_kde:
         Tolerances of the evaluations (beyond SciPy, which has none). With
         both 0 every density is the exact sum, as in SciPy. Otherwise each
         value may be approximate, within a bound certified per point by the
-        engine's k-d tree: ``|pdf - exact pdf| <= atol + rtol * exact pdf``
-        (with ``atol = 0``, ``logpdf`` is within ``-log(1 - rtol)`` of the
-        exact log-density). The engine sums exactly where that is cheaper.
+        engine's grid (one and two dimensions) or k-d tree:
+        ``|pdf - exact pdf| <= atol + rtol * exact pdf`` (with ``atol = 0``,
+        ``logpdf`` is within ``-log(1 - rtol)`` of the exact log-density).
+        The engine sums exactly where that is cheaper.
 
     Attributes
     ----------

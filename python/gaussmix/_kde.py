@@ -157,15 +157,18 @@ class KernelDensity(BaseEstimator):
     constructor, attributes, methods and errors. With the Euclidean metric
     (the default) every kernel is computed by gaussmix's engine, in log
     space: with ``atol = rtol = 0`` (the default) as the exact sum over all
-    training points; with a tolerance, on a k-d tree whose node bounds
-    certify, for every query,
+    training points; with a tolerance, by sums whose error bound is
+    certified for every query,
 
         |density - exact density| <= atol + rtol * exact density,
 
     so with ``atol = 0`` the log-density returned by ``score_samples`` is
-    within ``-log(1 - rtol)`` of the exact one. The engine measures the work
-    the tree takes on a sample of the queries and sums the rest exactly when
-    that is cheaper (high dimensions, bandwidths wide against the data).
+    within ``-log(1 - rtol)`` of the exact one. Gaussian kernels in one and
+    two dimensions run on a grid (a fast Gauss transform with a bound per
+    query); other cases, and queries the grid cannot certify, on a k-d tree
+    whose node bounds certify the sum. The engine measures the work the tree
+    takes on a sample of the queries and sums the rest exactly when that is
+    cheaper (high dimensions, bandwidths wide against the data).
     ``algorithm``, ``leaf_size`` and ``breadth_first`` are accepted and have
     no effect there (the engine's tree has its own leaf size). Other metrics
     are delegated to scikit-learn's tree implementation, transparently.
