@@ -647,3 +647,44 @@ def test_docstring_examples():
     result = doctest.testmod(_gaussian_kde, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 20
     assert result.failed == 0
+
+
+def _decimal_density(dataset, weights, point, cho):
+    """sum_i w_i N(point; x_i, L L^T) / sum w in 2-D, L = cho, in 40-digit decimal."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 40
+        l00, l10, l11 = (Decimal(float(v)) for v in (cho[0, 0], cho[1, 0], cho[1, 1]))
+        a, b, c = l00 * l00, l10 * l00, l10 * l10 + l11 * l11
+        det = a * c - b * b
+        total = Decimal(0)
+        for i in range(dataset.shape[1]):
+            dx = Decimal(float(point[0])) - Decimal(float(dataset[0, i]))
+            dy = Decimal(float(point[1])) - Decimal(float(dataset[1, i]))
+            q = (c * dx * dx - 2 * b * dx * dy + a * dy * dy) / det
+            total += Decimal(float(weights[i])) * (-q / 2).exp()
+        pi = Decimal("3.141592653589793238462643383279502884197")
+        return float(total / sum(Decimal(float(w)) for w in weights) / (2 * pi * det.sqrt()))
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps,
+                    reason="long double is float64 on this platform")
+def test_small_evaluations_are_exact_to_the_last_digits_far_from_the_data():
+    # Far from the data the Gaussian exponent is large, and float64 whitening
+    # costs up to ~1e-13 relative; small evaluations are summed in long double
+    # (the kernel covariance is cho_cov cho_cov^T, as SciPy evaluates it).
+    rng = np.random.RandomState(8765678)
+    cov = np.array([[1.0, 2.0], [2.0, 6.0]])
+    data = rng.multivariate_normal([1.0, 3.0], cov, size=20).T
+    w = rng.rand(20)
+    kde = gaussian_kde(data, weights=w)
+    points = np.array([[1.0, 3.0, 5.0, -4.0], [2.0, 4.0, 6.0, 9.0]])
+    got = kde(points)
+    want = np.array([_decimal_density(data, kde.weights, points[:, j], kde.cho_cov) for j in range(4)])
+    assert want[2] < 1e-12 and want[3] < 1e-12  # far points
+    np.testing.assert_allclose(got, want, rtol=4e-15, atol=0)
+    np.testing.assert_allclose(kde.logpdf(points), np.log(want), rtol=0, atol=4e-15)
+    # the same points among many (the engine's float64 path) agree to its accuracy
+    many = np.hstack([points, rng.normal(size=(2, 6000))])
+    np.testing.assert_allclose(kde(many)[:4], want, rtol=2e-12, atol=0)

@@ -159,9 +159,6 @@ KNOWN_DIFFERENCES = {
     # expects NotImplementedError from sample() for most kernels; gaussmix
     # samples from every kernel
     "test_kernel_density_sampling",
-    # a density of 6.7e-14 differs from the reference by 6.1e-14 relative,
-    # against rtol=5e-14 (gaussmix sums kernels in log space)
-    "test_kde_2d_weighted",
 }
 
 

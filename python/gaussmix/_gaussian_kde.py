@@ -31,6 +31,10 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 _BW_METHOD_MSG = "`bw_method` should be 'scott', 'silverman', 'cv_ml', 'isj', a scalar or a callable."
 
+# Exact evaluations of at most this many kernel terms are summed in extended
+# precision (see _extended_log_sums).
+_EXTENDED_MAX_TERMS = 100_000
+
 # cv_ml searches factors within this ratio of Scott's, both ways
 _CV_RANGE = 1e-8
 
@@ -108,6 +112,39 @@ def _whitening(cho):
             row -= np.einsum("k,kj->j", cho[i, :i], inv_l[:i, : i + 1])
         inv_l[i, : i + 1] = row / cho[i, i]
     return np.ascontiguousarray(inv_l.T)
+
+
+def _extended_log_sums(dataset, weights, points, cho):
+    """log sum_i w_i N(q_j; x_i, L L^T) for the columns q_j of ``points``, L =
+    ``cho`` (lower triangular), in long double; None where the platform's long
+    double is no wider than float64.
+
+    The engine's exact sums whiten in float64; far from the data, where the
+    exponent is large, that costs up to about 1e-13 relative. A small
+    evaluation is summed here instead, with 64-bit significands (differences,
+    triangular solve, log-sum-exp), so its density is within a few units of
+    float64's last digit of the exact one for the kernel covariance L L^T.
+    """
+    ld = np.longdouble
+    if np.finfo(ld).eps >= np.finfo(np.float64).eps:
+        return None
+    d = dataset.shape[0]
+    chol = np.asarray(cho, dtype=ld)
+    keep = weights > 0
+    x = np.asarray(dataset[:, keep], dtype=ld)
+    log_w = np.log(np.asarray(weights[keep], dtype=ld))
+    z = np.asarray(points, dtype=ld)[:, :, None] - x[:, None, :]  # (d, m, n)
+    for i in range(d):  # forward substitution, in place
+        for k in range(i):
+            z[i] -= chol[i, k] * z[k]
+        z[i] /= chol[i, i]
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms = log_w - ld(0.5) * np.sum(z * z, axis=0)  # -inf where the square overflows
+        top = np.max(terms, axis=1)
+        sums = top + np.log(np.sum(np.exp(terms - top[:, None]), axis=1))
+    sums[np.isneginf(top)] = -np.inf
+    log_2pi = np.log(ld(2) * ld("3.14159265358979323846264338327950288"))
+    return sums - ld(0.5) * d * log_2pi - np.sum(np.log(np.diag(chol)))
 
 
 def _positive_part(dataset, weights):
@@ -301,11 +338,21 @@ class gaussian_kde:
         self.__dict__["_index"] = (dataset, weights, cho.tobytes(), index)
         return index
 
-    def _logpdf(self, points):
+    def _logpdf(self, points, extended=False):
         """log density at the columns of ``points``: exact, or within the
-        tolerances (``atol`` + ``rtol`` * density) when they are set."""
+        tolerances (``atol`` + ``rtol`` * density) when they are set. With
+        ``extended``, a small exact evaluation may come back in long double."""
         if points.shape[1] == 0:
             return np.empty(0)
+        atol, rtol = getattr(self, "atol", 0.0), getattr(self, "rtol", 0.0)
+        if atol == 0 and rtol == 0 and points.shape[1] * self.n <= _EXTENDED_MAX_TERMS:
+            sums = _extended_log_sums(self.dataset, np.asarray(self.weights, dtype=np.float64), points,
+                                      self.cho_cov)
+            if sums is not None:
+                if extended:
+                    return sums
+                with np.errstate(over="ignore"):  # below float64's range: -inf, as the engine gives
+                    return sums.astype(np.float64)
         cho = np.asarray(self.cho_cov, dtype=np.float64)
         log_det = np.sum(np.log(np.diag(cho)))
         log_norm = -0.5 * self.d * _LOG_2PI - float(log_det)
@@ -315,8 +362,8 @@ class gaussian_kde:
             "gaussian",
             effective_n_threads(None),
             log_norm=log_norm,
-            atol=getattr(self, "atol", 0.0),
-            rtol=getattr(self, "rtol", 0.0),
+            atol=atol,
+            rtol=rtol,
         )
         return sums - 0.5 * self.d * _LOG_2PI - log_det
 
@@ -348,7 +395,7 @@ class gaussian_kde:
         >>> kde.evaluate([0.0, 5.0]).shape
         (2,)
         """
-        return self._as_output(np.exp(self._logpdf(self._points(points))), points)
+        return self._as_output(np.exp(self._logpdf(self._points(points), extended=True)), points)
 
     __call__ = evaluate
 
