@@ -34,7 +34,9 @@
 //   b = (K^D (S^{2D} - S_p^{2D}) + gamma K^D S^{2D}) B + exp(-(c s)^2) W
 // with B = sum over the training boxes in reach of W_box exp(-|d|^2/2),
 // itself a sum over boxes. Callers accept the approximate sum where b meets
-// their tolerance and compute the other queries another way.
+// their tolerance and compute the other queries another way. "Exact" means
+// the exact sum over the coordinates given (t of whitened points, as the
+// exact and tree sums take them too).
 #pragma once
 
 #include <algorithm>
@@ -114,7 +116,11 @@ inline GaussGridPlan plan_gauss_grid(int d, const double* tmin, const double* tm
         double window = 0.0;
         for (int k = -pl.c; k <= pl.c; ++k) window += std::exp(-0.5 * (k * s) * (k * s));
         window = std::pow(window, d);
-        const double a = s * (1.0 + 1e-9);
+        // |u|, |v| <= s / 2 up to the rounding of box positions and centres,
+        // which grows with the number of boxes and the distance from the origin
+        double span = 0.0;
+        for (int l = 0; l < d; ++l) span = std::max(span, static_cast<double>(pl.ge[l]) + std::abs(pl.lo[l]) / s);
+        const double a = s * (1.0 + 16.0 * eps * (span + 2.0));
         const double full = root_factorial_tail(a, 0);
         const double kd = std::pow(kCramer, d);
         const double target = std::max(rtol / 8.0, atol / (8.0 * w_total * window));
@@ -125,10 +131,13 @@ inline GaussGridPlan plan_gauss_grid(int d, const double* tmin, const double* tm
             const double part = full - tail;
             const double r = tail * (full + part);  // S^2 - S_p^2
             trunc = d == 1 ? kd * r : kd * r * (full * full + part * part);
-            // rounding: chains of 8 + 16 + 16 + n / 2048 (moments), 3p
-            // (powers, Horner), 2p (Hermite functions), d (2c + 1) p
-            // (conversions), and a few more
-            const double chain = 60.0 + static_cast<double>(n) / 2048.0 + 5.0 * p + d * (2.0 * pl.c + 1.0) * p;
+            // rounding, in units of eps = 2u: chains of 8 + 16 + 16 + n / 2048
+            // (moments), per axis 3p (powers and their 1/e factors), p
+            // (factorials), 2p (Hermite functions, whose forward recurrence
+            // stays within about k eps of Cramer's envelope), 2p (powers and
+            // sums at the query), (2c + 1) p (conversions), and a few more
+            const double chain =
+                64.0 + static_cast<double>(n) / 2048.0 + d * (8.0 * p + (2.0 * pl.c + 1.0) * p);
             const double gamma = chain * eps / (1.0 - chain * eps);
             trunc += gamma * kd * std::pow(full, 2 * d);
             if (trunc <= target) break;
@@ -381,6 +390,9 @@ inline void grid_sums_1d(const GaussGridPlan& pl, index_t n, const double* train
                      }
                  });
     const double base = pl.cut * w_total;
+    // the bound's own arithmetic (box weights times exp factors, summed over
+    // the reach; trunc times that) rounded up
+    const double up = 1.0 + (4.0 * c + 16.0) * std::numeric_limits<double>::epsilon();
     parallel_for((m + 4095) / 4096, threads_for(static_cast<double>(m) * (p + 20), n_threads), [&](index_t chunk) {
         for (index_t j = chunk * 4096; j < std::min(m, (chunk + 1) * 4096); ++j) {
             const index_t t = qkeys[j];
@@ -396,7 +408,7 @@ inline void grid_sums_1d(const GaussGridPlan& pl, index_t n, const double* train
             for (int e = p - 2; e >= 0; --e) v = v * u + l[e];
             f[j] = v;
             const double rest = pl.trunc * reach[ts] + base;
-            b[j] = rest + pl.coord * (std::abs(v) + rest);
+            b[j] = (rest + pl.coord * (std::abs(v) + rest)) * up;
         }
     });
 }
@@ -552,6 +564,9 @@ void grid_sums_2d(const GaussGridPlan& pl, index_t n, const double* train, const
         su[2 * at[j] + 1] = q[j * 2 + 1] - gb.centre(t % e1 - c, 1);
     }
     const double base = pl.cut * w_total;
+    // the bound's own arithmetic (box weights times exp factors, summed over
+    // the reach; trunc times that) rounded up
+    const double up = 1.0 + (4.0 * c + 16.0) * std::numeric_limits<double>::epsilon();
     parallel_for((inside + 1023) / 1024, threads_for(static_cast<double>(inside) * P, n_threads), [&](index_t chunk) {
         dispatch_isa([&](auto vb) {
             alignas(64) double pw[PS], row[PS];
@@ -567,7 +582,7 @@ void grid_sums_2d(const GaussGridPlan& pl, index_t n, const double* train, const
                 for (int e = p - 2; e >= 0; --e) v = v * u1 + row[e];
                 sf[k] = v;
                 const double rest = pl.trunc * reach[ts] + base;
-                sb[k] = rest + pl.coord * (std::abs(v) + rest);
+                sb[k] = (rest + pl.coord * (std::abs(v) + rest)) * up;
             }
         });
     });

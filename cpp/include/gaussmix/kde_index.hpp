@@ -140,9 +140,7 @@ class KdeIndex {
         // one costs about as much as 2000 / (D + 2) exact sums); the choice
         // does not depend on whether the tree exists, so results do not either.
         if (few_exact && static_cast<double>(M) * (ws_.d + 2.0) < 2000.0) {
-            std::vector<std::pair<index_t, index_t>> runs;
-            for (const index_t j : rows) runs.emplace_back(j, j + 1);
-            exact_runs(scaled(scale), Q, kernel, exclude_self, runs, out, n_threads);
+            exact_runs(scaled(scale), Q, kernel, exclude_self, runs_of(rows), out, n_threads);
             return KdeTreeWork{};
         }
         const detail::KdTree& t = tree();
@@ -192,15 +190,20 @@ class KdeIndex {
             return total;
         }
         // exact for the rest, in contiguous runs
+        exact_runs(scaled(scale), Q, kernel, exclude_self, runs_of(rest), out, n_threads);
+        return total;
+    }
+
+    // ascending rows as runs [first, last + 1) of consecutive rows
+    static std::vector<std::pair<index_t, index_t>> runs_of(const std::vector<index_t>& rows) {
         std::vector<std::pair<index_t, index_t>> runs;
-        for (std::size_t k = 0; k < rest.size();) {
+        for (std::size_t k = 0; k < rows.size();) {
             std::size_t e = k + 1;
-            while (e < rest.size() && rest[e] == rest[e - 1] + 1) ++e;
-            runs.emplace_back(rest[k], rest[e - 1] + 1);
+            while (e < rows.size() && rows[e] == rows[e - 1] + 1) ++e;
+            runs.emplace_back(rows[k], rows[e - 1] + 1);
             k = e;
         }
-        exact_runs(scaled(scale), Q, kernel, exclude_self, runs, out, n_threads);
-        return total;
+        return runs;
     }
 
     // Gaussian sums on the grid of kde_grid.hpp. Writes the queries whose
