@@ -49,9 +49,9 @@ def test_grid_within_bound_on_adversarial_data(d):
 def test_grid_serves_the_bulk_within_bound(d, atol, rtol):
     # a smooth density: nearly every query is answered by the grid
     rng = np.random.default_rng(7 * d)
-    n = 20000
+    n = 12000
     X = np.vstack([rng.normal(size=(n // 2, d)), rng.standard_t(3, size=(n // 2, d)) + 2.0])
-    Q = np.vstack([X[:2000] + 0.01, rng.normal(size=(1000, d)) * 3.0])
+    Q = np.vstack([X[:1500] + 0.01, rng.normal(size=(500, d)) * 3.0])
     h = 0.5 * n ** (-1 / (d + 4))
     index = _core.KdeIndex(X, None, np.eye(d), 40, 2)
     log_norm = log_kernel_norm("gaussian", d) - d * math.log(h) - math.log(n)
@@ -136,8 +136,8 @@ def test_automatic_choice_takes_the_grid_for_many_queries_and_not_for_few():
 
 def test_estimators_use_the_grid_and_stay_within_bound():
     rng = np.random.default_rng(10)
-    X = rng.normal(size=(30000, 2))
-    Q = rng.normal(size=(20000, 2)) * 1.5
+    X = rng.normal(size=(12000, 2))
+    Q = rng.normal(size=(4000, 2)) * 1.5
     exact = KernelDensity(bandwidth=0.1).fit(X).score_samples(Q)
     kde = KernelDensity(bandwidth=0.1, rtol=1e-7).fit(X)
     assert within_bound(kde.score_samples(Q), exact, 0.0, 0.0, 1e-7).all()
